@@ -1,0 +1,375 @@
+"""Turn the raw inputs into typed settings, with one clear error per bad input."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from northflank_build.errors import InputError, InputErrors
+from northflank_build.inputs import Inputs
+
+T = TypeVar("T")
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+SHA_PATTERN = re.compile(r"^[0-9a-fA-F]{40}$")
+DURATION_PATTERN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+KEY_VALUE_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$")
+MOUNT_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+TRUE_WORDS = {"true", "yes", "on", "1"}
+FALSE_WORDS = {"false", "no", "off", "0"}
+MAX_TIMEOUT = 7 * 24 * 3600.0
+MIN_POLL_INTERVAL = 0.1
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """A build file or secret mount: its content goes to the API base64-encoded, never printed."""
+
+    data: bytes
+
+    def body(self) -> dict[str, str]:
+        return {"data": base64.b64encode(self.data).decode("ascii"), "encoding": "utf-8"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every input, parsed and checked."""
+
+    api_token: str
+    project_id: str
+    service_id: str
+    team_id: str | None
+    api_url: str
+    sha: str | None
+    branch: str | None
+    pull_request_id: int | None
+    bundle_url: str | None
+    service_type: str
+    ci_context: bool
+    build_arguments: dict[str, str]
+    build_files: dict[str, SecretFile]
+    docker_secret_mounts: dict[str, SecretFile]
+    dockerfile_path: str | None
+    docker_work_dir: str | None
+    dockerfile_target: str | None
+    wait: bool
+    timeout: float
+    poll_interval: float | None
+    logs: str
+    abort_on_cancel: bool
+    abort_on_timeout: bool
+    fail_on_build_failure: bool
+    dry_run: bool
+    outputs_file: Path | None
+    summary: bool
+    explicit_target: frozenset[str] = field(default_factory=frozenset)
+
+    def secrets(self) -> list[str]:
+        """Every secret value, in the forms it could be printed in."""
+        values = [self.api_token]
+        for item in (*self.build_files.values(), *self.docker_secret_mounts.values()):
+            values.append(item.body()["data"])
+            text = item.data.decode("utf-8", errors="replace")
+            values += [line.strip() for line in text.splitlines()]
+        return [v for v in dict.fromkeys(values) if len(v.strip()) >= 4]
+
+
+def parse_boolean(text: str) -> bool:
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError("must be true or false")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `900`, `900s`, `15m`, `1h`, `1h30m`; positive and at most a week."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        seconds = float(text)
+    else:
+        match = DURATION_PATTERN.fullmatch(text)
+        if not text or not match:
+            raise ValueError("must be a duration such as 900, 900s, 15m, 1h or 1h30m")
+        hours, minutes, secs = match.groups()
+        seconds = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(secs or 0)
+    if not 0 < seconds <= MAX_TIMEOUT:
+        raise ValueError("must be more than 0 seconds and at most 7 days")
+    return seconds
+
+
+def parse_poll_interval(text: str) -> float | None:
+    """None for `auto`, else a fixed number of seconds."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        seconds = float(text.strip().rstrip("s"))
+    except ValueError:
+        raise ValueError("must be auto or a number of seconds such as 10") from None
+    if not MIN_POLL_INTERVAL <= seconds <= 3600:
+        raise ValueError(f"must be auto or between {MIN_POLL_INTERVAL} and 3600 seconds")
+    return seconds
+
+
+def _load_mapping(text: str, *, secret: bool) -> dict[Any, Any]:
+    """A YAML or JSON mapping; errors never quote the text when it is secret."""
+    import yaml
+
+    try:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        data = yaml.load(text, Loader=loader)  # noqa: S506
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = "" if secret else f" ({getattr(error, 'problem', None) or 'syntax error'})"
+        raise ValueError(f"is not valid YAML or JSON{where}{problem}") from None
+    if not isinstance(data, dict):
+        raise ValueError("must be a mapping (YAML or JSON), e.g. 'KEY: value'")
+    return data
+
+
+def parse_build_arguments(text: str) -> dict[str, str]:
+    """A mapping of string to string, from YAML/JSON or `KEY=VALUE` lines."""
+    lines = [
+        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
+    matches = [KEY_VALUE_LINE.match(line) for line in lines]
+    if lines and all(matches):
+        return {m.group(1): m.group(2) for m in matches if m}
+    result: dict[str, str] = {}
+    for key, value in _load_mapping(text, secret=False).items():
+        if not isinstance(key, str) or not key.strip() or any(c.isspace() or c == "=" for c in key):
+            raise ValueError(
+                f"has an invalid argument name {str(key)!r}: use letters, digits and _"
+            )
+        if value is None:
+            raise ValueError(f"argument {key} has no value: write {key}: '' for an empty one")
+        if isinstance(value, bool):
+            result[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            result[key] = str(value)
+        else:
+            raise ValueError(f"argument {key} must be a string, not {type(value).__name__}")
+    return result
+
+
+def parse_secret_files(
+    text: str, *, workspace: Path, key_check: Callable[[str], str | None]
+) -> dict[str, SecretFile]:
+    """A mapping of key to inline content or to `{file: path}` read relative to the workspace."""
+    result: dict[str, SecretFile] = {}
+    for key, value in _load_mapping(text, secret=True).items():
+        if not isinstance(key, str):
+            raise ValueError("has a key that is not a string")
+        problem = key_check(key)
+        if problem:
+            raise ValueError(problem)
+        if isinstance(value, str):
+            result[key] = SecretFile(value.encode("utf-8"))
+        elif isinstance(value, dict) and set(value) == {"file"} and isinstance(value["file"], str):
+            path = Path(value["file"])
+            path = path if path.is_absolute() else workspace / path
+            try:
+                result[key] = SecretFile(path.read_bytes())
+            except FileNotFoundError:
+                raise ValueError(
+                    f"{key}: file {value['file']} does not exist (relative paths start at the "
+                    f"workspace, {workspace})"
+                ) from None
+            except OSError as error:
+                reason = (error.strerror or "cannot be read").lower()
+                raise ValueError(f"{key}: file {value['file']} cannot be read: {reason}") from None
+        else:
+            raise ValueError(f"{key} must be the content as text, or {{file: path}}")
+    return result
+
+
+def _build_file_key(key: str) -> str | None:
+    if not key.startswith("/") or "//" in key or any(c.isspace() for c in key):
+        return f"path {key!r} must be absolute, e.g. /app/.npmrc"
+    return None
+
+
+def _mount_key(key: str) -> str | None:
+    return None if MOUNT_ID.match(key) else f"mount id {key!r} may use letters, digits, . _ -"
+
+
+def parse_api_url(text: str) -> str:
+    """An https:// address, or http:// on a loopback host; without credentials or query."""
+    text = text.strip().rstrip("/")
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be an address such as https://api.northflank.com")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("must not contain credentials, a query or a fragment")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError("http:// is only allowed for a loopback host; use https://")
+    return text
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_token(text: str) -> str:
+    token = text.strip()
+    if any(c.isspace() for c in token):
+        raise ValueError("contains white space or a line break; copy the token again")
+    return token
+
+
+def parse_id(text: str) -> str:
+    value = text.strip()
+    if not ID_PATTERN.match(value):
+        raise ValueError("may contain only letters, digits, - and _")
+    return value
+
+
+def parse_sha(text: str) -> str:
+    value = text.strip()
+    if not SHA_PATTERN.match(value):
+        raise ValueError("must be a full commit SHA of 40 hexadecimal characters")
+    return value.lower()
+
+
+def parse_pull_request_id(text: str) -> int:
+    value = text.strip().lstrip("#")
+    if not value.isdigit() or int(value) <= 0:
+        raise ValueError("must be a pull request number such as 42")
+    return int(value)
+
+
+def parse_branch(text: str) -> str:
+    value = text.strip().removeprefix("refs/heads/")
+    if not value or any(ord(c) < 32 or c in " ~^:?*[\\" for c in value):
+        raise ValueError("is not a valid branch name")
+    return value
+
+
+def parse_bundle_url(text: str) -> str:
+    value = text.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be an http(s) URL of the bundle")
+    return value
+
+
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError("must be one of " + ", ".join(choices))
+        return value
+
+    return parse
+
+
+def parse_outputs_file(text: str) -> Path:
+    path = Path(text.strip())
+    if not path.parent.is_dir():
+        raise ValueError(f"folder {path.parent} does not exist")
+    return path
+
+
+class _Reader:
+    """Parses inputs one by one and collects every error instead of stopping at the first."""
+
+    def __init__(self, inputs: Inputs) -> None:
+        self.inputs = inputs
+        self.errors: list[InputError] = []
+
+    def get(self, name: str, parse: Callable[[str], T], fallback: T) -> T:
+        text = self.inputs.value(name)
+        try:
+            return parse(text)
+        except ValueError as error:
+            source = self.inputs.source(name)
+            # Name the variable only where the user set it by that name.
+            plain = source in ("default", f"--{name}") or source.startswith("INPUT_")
+            origin = "" if plain else f" (from {source})"
+            self.errors.append(InputError(f"{name}{origin}", str(error)))
+            return fallback
+
+    def optional(self, name: str, parse: Callable[[str], T]) -> T | None:
+        if not self.inputs.value(name).strip():
+            return None
+        return self.get(name, parse, None)
+
+    def required(self, name: str, parse: Callable[[str], T], fallback: T, hint: str) -> T:
+        if not self.inputs.value(name).strip():
+            self.errors.append(InputError(name, f"is required: {hint}"))
+            return fallback
+        return self.get(name, parse, fallback)
+
+
+def parse_settings(inputs: Inputs, env: Mapping[str, str], *, token_hint: str = "") -> Settings:
+    """Settings from the inputs, or InputErrors naming every bad input."""
+    workspace = Path(env.get("GITHUB_WORKSPACE") or ".")
+    read = _Reader(inputs)
+    token_help = token_hint or (
+        "set it from a secret (with: api-token: ${{ secrets.NORTHFLANK_API_TOKEN }}) "
+        "or as NORTHFLANK_API_TOKEN"
+    )
+
+    def files(key_check: Callable[[str], str | None]) -> Callable[[str], dict[str, SecretFile]]:
+        return lambda text: parse_secret_files(text, workspace=workspace, key_check=key_check)
+
+    settings = Settings(
+        api_token=read.required("api-token", parse_token, "", token_help),
+        project_id=read.required("project-id", parse_id, "", "give the Northflank project ID"),
+        service_id=read.required(
+            "service-id", parse_id, "", "give the build or combined service ID"
+        ),
+        team_id=read.optional("team-id", parse_id),
+        api_url=read.get("api-url", parse_api_url, ""),
+        sha=read.optional("sha", parse_sha),
+        branch=read.optional("branch", parse_branch),
+        pull_request_id=read.optional("pull-request-id", parse_pull_request_id),
+        bundle_url=read.optional("bundle-url", parse_bundle_url),
+        service_type=read.get("service-type", parse_choice("auto", "combined", "build"), "auto"),
+        ci_context=read.get("ci-context", parse_boolean, True),
+        build_arguments=read.optional("build-arguments", parse_build_arguments) or {},
+        build_files=read.optional("build-files", files(_build_file_key)) or {},
+        docker_secret_mounts=read.optional("docker-secret-mounts", files(_mount_key)) or {},
+        dockerfile_path=inputs.value("dockerfile-path").strip() or None,
+        docker_work_dir=inputs.value("docker-work-dir").strip() or None,
+        dockerfile_target=inputs.value("dockerfile-target").strip() or None,
+        wait=read.get("wait", parse_boolean, True),
+        timeout=read.get("timeout", parse_duration, 1800.0),
+        poll_interval=read.get("poll-interval", parse_poll_interval, None),
+        logs=read.get("logs", parse_choice("on-failure", "follow", "off"), "on-failure"),
+        abort_on_cancel=read.get("abort-on-cancel", parse_boolean, True),
+        abort_on_timeout=read.get("abort-on-timeout", parse_boolean, False),
+        fail_on_build_failure=read.get("fail-on-build-failure", parse_boolean, True),
+        dry_run=read.get("dry-run", parse_boolean, False),
+        outputs_file=read.optional("outputs-file", parse_outputs_file),
+        summary=read.get("summary", parse_boolean, True),
+        explicit_target=frozenset(
+            n for n in ("sha", "branch", "pull-request-id", "bundle-url") if inputs.explicit(n)
+        ),
+    )
+    if settings.branch and settings.pull_request_id:
+        read.errors.append(
+            InputError("branch", "and pull-request-id were both given: give only one of them")
+        )
+    if settings.bundle_url and settings.pull_request_id:
+        read.errors.append(
+            InputError("pull-request-id", "cannot be used with bundle-url: give branch or nothing")
+        )
+    if read.errors:
+        raise InputErrors(read.errors)
+    return settings

@@ -1,0 +1,78 @@
+"""Poll the build until it has concluded or the time runs out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from northflank_build.client import Api
+from northflank_build.console import Console
+from northflank_build.schedule import PollState, next_wait
+
+HEARTBEAT = 60.0
+
+
+@dataclass
+class Waited:
+    """The last build object read and whether the timeout ran out first."""
+
+    build: dict[str, Any]
+    timed_out: bool
+
+
+def outcome_of(build: dict[str, Any]) -> str:
+    """success or failure, decided by concluded and success, never by a list of statuses."""
+    if build.get("success") is True or (
+        build.get("success") is None and build.get("status") == "SUCCESS"
+    ):
+        return "success"
+    return "failure"
+
+
+@dataclass
+class Poller:
+    """Reads one build until it concludes; `build` always holds the last object read."""
+
+    api: Api
+    project_id: str
+    service_id: str
+    build: dict[str, Any]
+    console: Console
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    on_read: Callable[[dict[str, Any]], None] | None = None
+
+    def wait(self, timeout: float, fixed_interval: float | None) -> Waited:
+        start = self.clock()
+        deadline = start + timeout
+        self.api.deadline = deadline
+        status = str(self.build.get("status"))
+        last_line = start
+        self.console.info(f"[{0:>5.0f}s] {status}")
+        while not self.build.get("concluded"):
+            now = self.clock()
+            if now >= deadline:
+                return Waited(self.build, timed_out=True)
+            rate = self.api.rate
+            wait = next_wait(
+                PollState(
+                    elapsed=now - start,
+                    remaining_time=deadline - now,
+                    fixed=fixed_interval,
+                    budget_remaining=rate.remaining,
+                    budget_reset_in=rate.seconds_to_reset(now),
+                )
+            )
+            self.sleep(wait)
+            self.build = self.api.get_build(self.project_id, self.service_id, str(self.build["id"]))
+            if self.on_read:
+                self.on_read(self.build)
+            now = self.clock()
+            new_status = str(self.build.get("status"))
+            if new_status != status or now - last_line >= HEARTBEAT:
+                word = new_status if new_status != status else f"still {new_status}"
+                self.console.info(f"[{now - start:>5.0f}s] {word}")
+                status, last_line = new_status, now
+        return Waited(self.build, timed_out=False)

@@ -1,0 +1,84 @@
+"""Shared fixtures: an emulator of the Northflank API on 127.0.0.1 with quick builds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from northflank_build.emulator import Emulator, EmulatorConfig, ServiceConfig
+from northflank_build.emulator.config import PastBuild
+
+TOKEN = "nf-test-token-5a1b2c3d4e"
+PROJECT = "demo-project"
+FAST = {"QUEUED": 0.1, "CLONING": 0.1, "BUILDING": 0.3, "UPLOADING": 0.1}
+
+
+def fast_world(**changes: Any) -> dict[str, dict[str, ServiceConfig]]:
+    """Services with builds that conclude in well under a second; changes override per service."""
+    history = [PastBuild("success", duration=40, age=7200, branch="main")]
+    services = {
+        "web": ServiceConfig(
+            "combined", "https://github.com/acme/web", "main", phases=dict(FAST), history=history
+        ),
+        "api": ServiceConfig("build", "https://github.com/acme/api", phases=dict(FAST)),
+        "api-fails": ServiceConfig(
+            "build", "https://github.com/acme/api", phases=dict(FAST), outcome="failure"
+        ),
+        "api-crashes": ServiceConfig(
+            "build", "https://github.com/acme/api", phases=dict(FAST), outcome="crash"
+        ),
+        "api-slow": ServiceConfig(
+            "build",
+            "https://github.com/acme/api",
+            phases={"QUEUED": 0.2, "CLONING": 0.2, "BUILDING": 120.0, "UPLOADING": 0.1},
+        ),
+        "other-repo": ServiceConfig("build", "https://github.com/acme/other", phases=dict(FAST)),
+        "runtime": ServiceConfig("deployment"),
+        "bundle": ServiceConfig("build", build_source="bundle", phases=dict(FAST)),
+    }
+    services.update(changes)
+    return {PROJECT: services}
+
+
+MakeEmulator = Callable[..., Emulator]
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[MakeEmulator]:
+    """Start emulators with a given config; all are stopped after the test."""
+    started: list[Emulator] = []
+
+    def make(**config: Any) -> Emulator:
+        config.setdefault("token", TOKEN)
+        config.setdefault("projects", fast_world())
+        emulator = Emulator(EmulatorConfig(**config))
+        emulator.start()
+        started.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def emulator(make_emulator: MakeEmulator) -> Emulator:
+    return make_emulator()
+
+
+def api_requests(emulator: Emulator) -> list[Any]:
+    """The /v1 requests the emulator received."""
+    return [r for r in emulator.requests if r.path.startswith("/v1/")]
+
+
+def started_builds(emulator: Emulator) -> list[Any]:
+    return [r for r in api_requests(emulator) if r.method == "POST"]
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
