@@ -1,0 +1,38 @@
+"""Time for the emulator: monotonic for the lifecycle, wall-clock milliseconds for the API."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+
+class Clock:
+    """Maps time.monotonic() readings onto wall-clock epoch milliseconds, fixed at creation."""
+
+    def __init__(self) -> None:
+        self._mono0 = time.monotonic()
+        self._wall0 = time.time()
+
+    def now(self) -> float:
+        """The current time.monotonic() reading."""
+        return time.monotonic()
+
+    def ms(self, mono: float) -> int:
+        """Wall-clock epoch milliseconds of a monotonic reading."""
+        return round((self._wall0 + (mono - self._mono0)) * 1000)
+
+
+def iso_from_ms(epoch_ms: int) -> str:
+    """ISO 8601 in UTC with milliseconds and a Z, as Northflank writes timestamps."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+
+
+def ms_from_iso(text: str) -> int:
+    """Epoch milliseconds of an ISO 8601 timestamp (UTC when no offset); raises ValueError."""
+    # An unescaped "+" in a query string arrives as a space.
+    moment = datetime.fromisoformat(text.strip().replace(" ", "+"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
