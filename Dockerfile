@@ -1,0 +1,24 @@
+# Python 3.11, the interpreter requirements.lock is compiled for; the digest names the multi-architecture
+# index (linux/amd64 and linux/arm64).
+FROM python:3.11.17-slim-bookworm@sha256:2333bd330d12de02514770b3585cad313644316047cdee24a7acfdece6de6efb
+
+# The repository's public address, given by whoever publishes the image.
+ARG SOURCE_URL=""
+
+LABEL org.opencontainers.image.title="northflank-build-action" \
+      org.opencontainers.image.description="Start a Northflank build from any CI, wait for it, and report its outcome." \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.licenses="MIT"
+
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+
+# Dependencies before the code, so a change to the program reuses this layer.
+COPY requirements.lock /app/requirements.lock
+RUN pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore \
+        --require-hashes --no-deps -r /app/requirements.lock
+
+COPY action.yml entrypoint.py /app/
+COPY northflank_build/ /app/northflank_build/
+
+# No USER or WORKDIR: GitHub runs container actions as root, with the workspace mounted as the working directory.
+ENTRYPOINT ["python", "/app/entrypoint.py"]
