@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from northflank_build import docs
 from northflank_build.inputs import input_specs, load_action, output_specs
 
@@ -21,12 +23,8 @@ def test_every_input_and_output_has_a_row() -> None:
 
 
 def test_replace_section_refuses_a_readme_without_markers() -> None:
-    try:
+    with pytest.raises(ValueError, match="inputs:start"):
         docs.replace_section("no markers here", "inputs", "x")
-    except ValueError as error:
-        assert "inputs:start" in str(error)
-    else:
-        raise AssertionError("a README without markers was accepted")
 
 
 def test_quick_start_gives_the_two_commands() -> None:
