@@ -17,8 +17,13 @@ COPY requirements.lock /app/requirements.lock
 RUN pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore \
         --require-hashes --no-deps -r /app/requirements.lock
 
-COPY action.yml entrypoint.py /app/
+COPY action.yml entrypoint.py docker-entrypoint.sh /app/
 COPY northflank_build/ /app/northflank_build/
 
+# northflank-build is the command other CI systems run inside the image.
+RUN chmod 755 /app/entrypoint.py /app/docker-entrypoint.sh \
+    && ln -s /app/entrypoint.py /usr/local/bin/northflank-build
+
 # No USER or WORKDIR: GitHub runs container actions as root, with the workspace mounted as the working directory.
-ENTRYPOINT ["python", "/app/entrypoint.py"]
+# The entry point runs northflank-build, or the command a CI system starts the container with.
+ENTRYPOINT ["/app/docker-entrypoint.sh"]

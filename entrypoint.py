@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Entry point of the Docker action and of `python entrypoint.py`: the northflank-build command."""
 
 import sys

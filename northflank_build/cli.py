@@ -132,6 +132,11 @@ class Run:
 
     def _token_hint(self) -> str:
         ci = self.ci
+        if ci and ci.fork and ci.system != "github":
+            return (
+                f"it is empty because this run is for a pull request from a fork, and {ci.name} "
+                "withholds secrets from those unless told otherwise; build it after review"
+            )
         if ci and ci.fork:
             return (
                 "it is empty because this workflow runs for a pull request from a fork, and "
@@ -235,9 +240,10 @@ class Run:
     # -- report --------------------------------------------------------------------------------
 
     def _write_github(self, values: dict[str, Any]) -> None:
+        redacted = {k: self._redact_value(v) for k, v in values.items()}
+        self.console.set_outputs(redacted)
         path = self.env.get("GITHUB_OUTPUT")
         if path:
-            redacted = {k: self._redact_value(v) for k, v in values.items()}
             write_github_output(Path(path), redacted)
 
     def _redact_value(self, value: Any) -> Any:

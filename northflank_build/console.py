@@ -9,9 +9,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
+
+from northflank_build.report import as_text, dotenv_name
 
 COMMAND_PREFIXES = ("::", "##")
+# The Azure Pipelines agent finds `##vso[` anywhere in a line, not only at its start.
+AZURE_COMMAND = "##vso["
 
 
 def escape_data(text: str) -> str:
@@ -23,8 +27,19 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def escape_azure_data(text: str) -> str:
+    """An Azure logging command's message, escaped as the agent unescapes it (% first)."""
+    return text.replace("%", "%AZP25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_azure_property(text: str) -> str:
+    """An Azure logging command's property value: also `;` (between properties) and `]`."""
+    return escape_azure_data(text).replace(";", "%3B").replace("]", "%5D")
+
+
 def neutralize(line: str) -> str:
     """The line, changed just enough that no CI reads it as a command."""
+    line = line.replace(AZURE_COMMAND, "##vso [")
     return "| " + line if line.lstrip().startswith(COMMAND_PREFIXES) else line
 
 
@@ -75,6 +90,9 @@ class Console:
         self.info(title)
         yield
 
+    def set_outputs(self, values: Mapping[str, Any]) -> None:
+        """Hand the outputs to the CI where it takes them from the log (Azure Pipelines)."""
+
 
 class GitHubConsole(Console):
     """GitHub Actions: masks, annotations and groups as workflow commands."""
@@ -113,8 +131,61 @@ class GitHubConsole(Console):
             self._emit("::endgroup::")
 
 
+class AzureConsole(Console):
+    """Azure Pipelines: secrets, issues, output variables and groups as logging commands.
+
+    Everything goes to one stream, so a secret is registered before any line that follows it.
+    """
+
+    def __init__(self, out: TextIO | None = None, debug: bool = False) -> None:
+        out = out or sys.stdout
+        super().__init__(out, out)
+        self.debugging = debug
+
+    def add_secret(self, value: str) -> None:
+        if value and value not in self.secrets:
+            for line in value.splitlines():
+                if line.strip():
+                    self._emit(f"##vso[task.setsecret]{escape_azure_data(line)}")
+        super().add_secret(value)
+
+    def _issue(self, kind: str, text: str, title: str) -> None:
+        message = f"{title}: {text}" if title else text
+        self._emit(f"##vso[task.logissue type={kind}]{escape_azure_data(self.redact(message))}")
+
+    def debug(self, text: str) -> None:
+        if self.debugging:
+            for line in self.redact(text).splitlines():
+                self._emit(f"##[debug]{neutralize(line)}")
+
+    def warning(self, text: str, title: str = "") -> None:
+        self._issue("warning", text, title)
+
+    def error(self, text: str, title: str = "") -> None:
+        self._issue("error", text, title)
+
+    @contextmanager
+    def group(self, title: str) -> Iterator[None]:
+        self._emit(f"##[group]{neutralize(self.redact(title).replace(chr(10), ' '))}")
+        try:
+            yield
+        finally:
+            self._emit("##[endgroup]")
+
+    def set_outputs(self, values: Mapping[str, Any]) -> None:
+        """Each output as an output variable, NORTHFLANK_BUILD_ID etc., read as
+        $(<step name>.NORTHFLANK_BUILD_ID) in later steps."""
+        for name, value in values.items():
+            variable = escape_azure_property(dotenv_name(name))
+            data = escape_azure_data(self.redact(as_text(value)))
+            self._emit(f"##vso[task.setvariable variable={variable};isoutput=true]{data}")
+
+
 def for_environment(env: Mapping[str, str], *, quiet_stdout: bool = False) -> Console:
-    """The console that suits the CI described by env."""
+    """The console that suits the CI described by env; with quiet_stdout, stdout stays empty."""
+    out = sys.stderr if quiet_stdout else sys.stdout
     if env.get("GITHUB_ACTIONS") == "true":
-        return GitHubConsole(debug=env.get("RUNNER_DEBUG") == "1")
-    return Console(out=sys.stderr if quiet_stdout else sys.stdout)
+        return GitHubConsole(out, debug=env.get("RUNNER_DEBUG") == "1")
+    if env.get("TF_BUILD", "").strip().lower() == "true":
+        return AzureConsole(out, debug=env.get("SYSTEM_DEBUG", "").strip().lower() == "true")
+    return Console(out=out)

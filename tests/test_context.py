@@ -600,6 +600,26 @@ OTHER_CASES = [
         tag_build("gitlab", event="push"),
         id="gitlab-tag",
     ),
+    pytest.param(
+        {
+            **GITLAB,
+            "CI_PIPELINE_SOURCE": "parent_pipeline",
+            "CI_COMMIT_SHA": HEAD,
+            "CI_COMMIT_REF_NAME": "refs/merge-requests/17/head",
+        },
+        CiContext("gitlab", HEAD, event="parent_pipeline"),
+        id="gitlab-ref-name-that-is-a-ref-is-no-branch",
+    ),
+    pytest.param(
+        {
+            **GITLAB,
+            "CI_PIPELINE_SOURCE": "web",
+            "CI_COMMIT_SHA": HEAD,
+            "CI_COMMIT_REF_NAME": "feature/cart",
+        },
+        branch_build("gitlab", event="web"),
+        id="gitlab-ref-name-when-commit-branch-is-absent",
+    ),
     # Woodpecker
     pytest.param(
         {**WOODPECKER, "CI_PIPELINE_EVENT": "push", "CI_COMMIT_BRANCH": "feature/cart"},
@@ -640,8 +660,22 @@ OTHER_CASES = [
             "CIRCLE_BRANCH": "feature/cart",
             "CIRCLE_PULL_REQUEST": "https://github.com/acme/shop/pull/27",
         },
-        pr_build("circleci", 27),
-        id="circleci-pull-request-from-url",
+        replace(branch_build("circleci"), pull_request_id=27),
+        id="circleci-push-to-a-branch-with-an-open-pull-request-is-a-push",
+    ),
+    pytest.param(
+        {**CIRCLECI, "CIRCLE_BRANCH": "pull/29"},
+        replace(pr_build("circleci", 29), branch=None),
+        id="circleci-fork-pull-request-without-pr-variables",
+    ),
+    pytest.param(
+        {
+            **CIRCLECI,
+            "CIRCLE_TAG": "v1.0.0",
+            "CIRCLE_PULL_REQUEST": "https://github.com/acme/shop/pull/27",
+        },
+        replace(tag_build("circleci"), pull_request_id=27),
+        id="circleci-tag-never-a-pull-request",
     ),
     pytest.param(
         {
@@ -861,6 +895,15 @@ OTHER_CASES = [
         CiContext("codebuild", HEAD, event="push"),
         id="codebuild-started-on-a-name-no-guess",
     ),
+    pytest.param(
+        {
+            **CODEBUILD,
+            "CODEBUILD_SOURCE_VERSION": "arn:aws:s3:::codepipeline-eu-west-1-1234/shop/Source/abc",
+            "CODEBUILD_SOURCE_REPO_URL": "s3://codepipeline-eu-west-1-1234/shop/Source/abc",
+        },
+        CiContext("codebuild", HEAD, event="push"),
+        id="codebuild-in-codepipeline-s3-source",
+    ),
     # Google Cloud Build
     pytest.param(
         {**CLOUDBUILD, "BRANCH_NAME": "feature/cart", "REF_NAME": "feature/cart"},
@@ -997,6 +1040,32 @@ def test_other_ci_systems(env: dict[str, str], expected: CiContext) -> None:
             id="travis",
         ),
         pytest.param(
+            {
+                **TRAVIS,
+                "TRAVIS_BUILD_WEB_URL": "https://app.travis-ci.com/bitbucket/acme/shop/builds/5",
+            },
+            "bitbucket.org/acme/shop",
+            "https://app.travis-ci.com/bitbucket/acme/shop/builds/5",
+            id="travis-bitbucket",
+        ),
+        pytest.param(
+            {**CODEBUILD, "CODEBUILD_SOURCE_REPO_URL": "s3://codepipeline-bucket/shop/Source/abc"},
+            None,
+            "https://console.aws.amazon.com/codebuild/home?region=eu-west-1"
+            "#/builds/shop-build:0b4e1d2c-3f5a-4b6c-8d7e-9f0a1b2c3d4e/view/new",
+            id="codebuild-s3-source-names-no-repository",
+        ),
+        pytest.param(
+            {
+                **GITLAB,
+                "CI_PIPELINE_SOURCE": "external_pull_request_event",
+                "CI_EXTERNAL_PULL_REQUEST_TARGET_REPOSITORY": "acme/shop",
+            },
+            "https://github.com/acme/shop",
+            "https://gitlab.com/acme/shop/-/pipelines/1234",
+            id="gitlab-external-pull-request-the-github-repository-not-the-mirror",
+        ),
+        pytest.param(
             DRONE,
             "https://github.com/acme/shop",
             "https://drone.acme.dev/acme/shop/42",
@@ -1073,6 +1142,15 @@ def test_repository_and_run_links(
             {**CODEBUILD, "CODEBUILD_SOURCE_VERSION": "main"},
             "CODEBUILD_SOURCE_VERSION 'main' may be a branch or a tag",
             id="codebuild-bare-name",
+        ),
+        pytest.param(
+            {
+                **CIRCLECI,
+                "CIRCLE_BRANCH": "feature/cart",
+                "CIRCLE_PULL_REQUEST": "https://github.com/acme/shop/pull/27",
+            },
+            "feature/cart has pull request #27 open; building the branch",
+            id="circleci-open-pull-request",
         ),
     ],
 )

@@ -13,6 +13,15 @@ _DIGITS = re.compile(r"[0-9]+")
 _SCP_LIKE = re.compile(r"(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>.+)")
 
 
+SYSTEM_NAMES = {
+    "github": "GitHub Actions", "gitlab": "GitLab CI", "circleci": "CircleCI",
+    "bitbucket": "Bitbucket Pipelines", "azure": "Azure Pipelines", "buildkite": "Buildkite",
+    "travis": "Travis CI", "woodpecker": "Woodpecker", "drone": "Drone",
+    "codebuild": "AWS CodeBuild", "cloudbuild": "Google Cloud Build", "jenkins": "Jenkins",
+    "none": "no CI system",
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class CiContext:
     """Which commit, branch and pull request a CI run is about, as far as the CI tells."""
@@ -29,6 +38,11 @@ class CiContext:
     refusal: str | None = None
     run_url: str | None = None
     notes: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The CI system's name as its users know it."""
+        return SYSTEM_NAMES.get(self.system, self.system)
 
 
 def clean(value: object) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from northflank_build.context.model import (
     CiContext,
@@ -25,6 +25,10 @@ from northflank_build.context.model import (
 
 _PULL_URL = re.compile(r"/(?:pull|pull-requests|merge_requests)/([0-9]+)")
 _JENKINS_CHANGE_BRANCH = re.compile(r"(?:PR|MR)-[0-9]+")
+_CIRCLE_FORK_BRANCH = re.compile(r"pull/([0-9]+)")
+# Travis CI's web address names the code host: /github/<owner>/<name>/builds/<id>.
+_TRAVIS_HOSTS = {"github": "github.com", "bitbucket": "bitbucket.org", "gitlab": "gitlab.com"}
+_S3_SOURCES = ("arn:", "s3://")
 _MERGE_COMMIT_PIPELINES = {"merged_result": "merged results", "merge_train": "merge train"}
 
 
@@ -66,12 +70,14 @@ def detect_gitlab(env: Mapping[str, str]) -> CiContext | None:
         context = _gitlab_external_pull_request(read)
     else:
         tag = read.text("CI_COMMIT_TAG")
-        branch = None if tag else read.text("CI_COMMIT_BRANCH", "CI_COMMIT_REF_NAME")
+        # CI_COMMIT_REF_NAME may be a ref such as refs/merge-requests/17/head in child pipelines.
+        ref_name = short_branch(read.text("CI_COMMIT_REF_NAME"))
+        branch = None if tag else read.text("CI_COMMIT_BRANCH") or ref_name
         ref_type = kind_of_run(False, tag, branch)
         context = CiContext("gitlab", read.sha("CI_COMMIT_SHA"), branch, ref_type=ref_type)
     return replace(
         context,
-        repository=read.text("CI_PROJECT_URL"),
+        repository=context.repository or read.text("CI_PROJECT_URL"),
         event=source,
         run_url=read.text("CI_PIPELINE_URL", "CI_JOB_URL"),
         notes=tuple(read.notes),
@@ -93,10 +99,12 @@ def _gitlab_merge_request(read: EnvReader) -> CiContext:
 
 
 def _gitlab_external_pull_request(read: EnvReader) -> CiContext:
+    """A GitHub pull request of a repository GitLab mirrors: CI_PROJECT_URL is the mirror."""
     head = read.text("CI_EXTERNAL_PULL_REQUEST_SOURCE_REPOSITORY")
     base = read.text("CI_EXTERNAL_PULL_REQUEST_TARGET_REPOSITORY")
     return CiContext(
         "gitlab",
+        repository=f"https://github.com/{base}" if base else None,
         sha=read.sha("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_SHA", "CI_COMMIT_SHA"),
         branch=read.text("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME"),
         pull_request_id=read.number("CI_EXTERNAL_PULL_REQUEST_IID"),
@@ -127,19 +135,31 @@ def _gitlab_merge_request_sha(read: EnvReader) -> str | None:
 
 
 def detect_circleci(env: Mapping[str, str]) -> CiContext | None:
-    """CircleCI (CIRCLECI=true); CIRCLE_PR_* variables exist only for pull requests from forks."""
+    """CircleCI (CIRCLECI=true): a push to a branch, or a pull request from a fork.
+
+    CircleCI builds pushes. CIRCLE_PULL_REQUEST only says that the pushed branch has an open pull
+    request, so such a run builds the branch, as a push does (and a combined service is not
+    refused); its number is kept. A fork's pull request is built as the branch "pull/<n>", which
+    exists in no repository, with CIRCLE_PR_NUMBER set: that run is a pull request.
+    """
     read = EnvReader(env)
     if not read.is_true("CIRCLECI"):
         return None
-    pull_url = read.text("CIRCLE_PULL_REQUEST")
-    found = _PULL_URL.search(pull_url or "")
-    number = read.number("CIRCLE_PR_NUMBER") or (pr_number(found[1]) if found else None)
-    is_pr = number is not None or pull_url is not None
     tag = read.text("CIRCLE_TAG")
     branch = None if tag else read.text("CIRCLE_BRANCH")
-    # Fork pull requests are built as the branch "pull/<n>", which exists in no repository.
-    if branch is not None and re.fullmatch(r"pull/[0-9]+", branch):
+    fork_branch = _CIRCLE_FORK_BRANCH.fullmatch(branch or "")
+    if fork_branch:
         branch = None
+    found = _PULL_URL.search(read.text("CIRCLE_PULL_REQUEST") or "")
+    number = read.number("CIRCLE_PR_NUMBER") or pr_number(
+        found[1] if found else fork_branch[1] if fork_branch else None
+    )
+    is_pr = fork_branch is not None or read.text("CIRCLE_PR_NUMBER") is not None
+    if number is not None and not is_pr and branch is not None:
+        read.note(
+            f"{branch} has pull request #{number} open; building the branch, as CircleCI built "
+            "a push (give pull-request-id to build the pull request)"
+        )
     return CiContext(
         "circleci",
         sha=read.sha("CIRCLE_SHA1"),
@@ -278,13 +298,21 @@ def detect_travis(env: Mapping[str, str]) -> CiContext | None:
         branch=branch,
         pull_request_id=number,
         is_pull_request=is_pr,
-        repository=f"github.com/{slug}" if slug else None,
+        repository=_travis_repository(slug, read.text("TRAVIS_BUILD_WEB_URL")),
         event=event or event_of_run(is_pr, tag),
         ref_type=kind_of_run(is_pr, tag, branch),
         fork=bool(is_pr and slug and head_slug and slug.lower() != head_slug.lower()),
         run_url=read.text("TRAVIS_BUILD_WEB_URL"),
         notes=tuple(read.notes),
     )
+
+
+def _travis_repository(slug: str | None, web_url: str | None) -> str | None:
+    """host/owner/name: the host from the build's web address, else GitHub, Travis' first."""
+    if slug is None:
+        return None
+    vcs = urlsplit(web_url or "").path.strip("/").partition("/")[0]
+    return f"{_TRAVIS_HOSTS.get(vcs, 'github.com')}/{slug}"
 
 
 def detect_drone(env: Mapping[str, str]) -> CiContext | None:
@@ -348,7 +376,7 @@ def detect_codebuild(env: Mapping[str, str]) -> CiContext | None:
         branch=branch,
         pull_request_id=pr_number(name) if kind == "pr" else None,
         is_pull_request=is_pr,
-        repository=read.text("CODEBUILD_SOURCE_REPO_URL"),
+        repository=_codebuild_repository(read.text("CODEBUILD_SOURCE_REPO_URL")),
         event=event or event_of_run(is_pr, tag),
         ref_type=kind_of_run(is_pr, tag, branch),
         run_url=run_url,
@@ -356,10 +384,19 @@ def detect_codebuild(env: Mapping[str, str]) -> CiContext | None:
     )
 
 
+def _codebuild_repository(url: str | None) -> str | None:
+    """The source repository; None for an S3 artifact (CodePipeline), which names no repository."""
+    if url is None or url.startswith(_S3_SOURCES):
+        return None
+    return url
+
+
 def _codebuild_source(read: EnvReader) -> str | None:
     """CODEBUILD_SOURCE_VERSION as a trigger; a bare name may be a branch or a tag, so no guess."""
     version = read.text("CODEBUILD_SOURCE_VERSION")
     if version is None or re.fullmatch(r"[0-9a-fA-F]{40}", version):
+        return None
+    if version.startswith(_S3_SOURCES):
         return None
     if version.startswith("pr/"):
         return version
