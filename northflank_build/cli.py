@@ -253,9 +253,14 @@ class Run:
             write_github_output(Path(path), redacted)
 
     def _redact_value(self, value: Any) -> Any:
+        """The value with every secret hidden, in every string it holds (keys too)."""
         if isinstance(value, str):
             return self.console.redact(value)
-        return json.loads(self.console.redact(json.dumps(value)))
+        if isinstance(value, dict):
+            return {self._redact_value(k): self._redact_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._redact_value(item) for item in value]
+        return value
 
     def _write_final(self, result: str) -> None:
         """Write every output, the outputs file and the summary; never raises."""

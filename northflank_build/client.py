@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote as quote_segment
 from urllib.parse import urlsplit
 
 import requests
@@ -205,7 +206,7 @@ class Api:
         return self._data("POST", path, body=body, retry=False)
 
     def get_build(self, project_id: str, service_id: str, build_id: str) -> dict[str, Any]:
-        return self._data("GET", f"{self.path(project_id, service_id)}/build/{build_id}")
+        return self._data("GET", f"{self.path(project_id, service_id)}/build/{quote(build_id)}")
 
     def list_builds(
         self, project_id: str, service_id: str, per_page: int = 20
@@ -218,7 +219,7 @@ class Api:
     def abort_build(
         self, project_id: str, service_id: str, build_id: str, timeout: float = 2.0
     ) -> None:
-        path = f"{self.path(project_id, service_id)}/build/{build_id}"
+        path = f"{self.path(project_id, service_id)}/build/{quote(build_id)}"
         self._data("DELETE", path, retry=False, timeout=timeout)
 
     def build_logs(
@@ -365,6 +366,11 @@ class Api:
                 retryable=True,
             )
         raise _api_error(method, path, response, payload, self.wall())
+
+
+def quote(build_id: str) -> str:
+    """A build ID from the API as one path segment: it can never reach another route."""
+    return quote_segment(build_id, safe="")
 
 
 def _summary(method: str, path: str, error: ApiError) -> str:

@@ -6,12 +6,27 @@ build log) can never be taken for a workflow command.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TextIO
 
 COMMAND_PREFIXES = ("::", "##")
+# GitHub's runner also reads the old `##[command]` form, and Azure's agent `##vso[`, anywhere in
+# a line; a space after the ## breaks both.
+EMBEDDED_COMMAND = re.compile(r"##(?=\[|vso\[)", re.IGNORECASE)
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """The text with lone surrogates (from JSON escapes) replaced, so that it can be encoded."""
+    return LONE_SURROGATE.sub("\ufffd", text)
+
+
+def one_line(text: str) -> str:
+    """The text on one line: every kind of line break becomes a space."""
+    return " ".join(text.splitlines())
 
 
 def escape_data(text: str) -> str:
@@ -24,7 +39,8 @@ def escape_property(text: str) -> str:
 
 
 def neutralize(line: str) -> str:
-    """The line, changed just enough that no CI reads it as a command."""
+    """The line, changed just enough that no CI reads it, or anything in it, as a command."""
+    line = EMBEDDED_COMMAND.sub("## ", line)
     return "| " + line if line.lstrip().startswith(COMMAND_PREFIXES) else line
 
 
@@ -49,7 +65,7 @@ class Console:
 
     def _emit(self, text: str, stream: TextIO | None = None) -> None:
         stream = stream or self.out
-        stream.write(text + "\n")
+        stream.write(printable(text) + "\n")
         stream.flush()
 
     def info(self, text: str) -> None:
@@ -65,10 +81,10 @@ class Console:
         pass
 
     def warning(self, text: str, title: str = "") -> None:
-        self._emit(neutralize("warning: " + self.redact(text).replace("\n", " ")), self.err)
+        self._emit(neutralize("warning: " + one_line(self.redact(text))), self.err)
 
     def error(self, text: str, title: str = "") -> None:
-        self._emit(neutralize("error: " + self.redact(text).replace("\n", " ")), self.err)
+        self._emit(neutralize("error: " + one_line(self.redact(text))), self.err)
 
     @contextmanager
     def group(self, title: str) -> Iterator[None]:

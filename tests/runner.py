@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.audit import audit, run_texts
+
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).resolve().parent / "events"
 
@@ -141,9 +143,12 @@ def run(env: Mapping[str, str], *args: str, tmp: Path | None = None, timeout: fl
     result = Result(process.returncode, process.stdout, process.stderr)
     output = env.get("GITHUB_OUTPUT")
     if output and Path(output).exists():
-        result.outputs_text = Path(output).read_text(encoding="utf-8")
+        # Bytes, as the runner reads them: a \r in a value must not turn into a \n.
+        result.outputs_text = Path(output).read_bytes().decode("utf-8")
         result.outputs = parse_output_file(result.outputs_text)
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary and Path(summary).exists():
         result.summary = Path(summary).read_text(encoding="utf-8")
+    cwd = tmp or REPO
+    audit(run_texts(result, env, cwd), env, args, cwd)
     return result
