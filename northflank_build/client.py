@@ -54,7 +54,9 @@ class RateLimit:
     remaining: int | None = None
     reset_at: float | None = None
 
-    def update(self, headers: Mapping[str, str], now: float, wall: float) -> None:
+    def update(self, headers: Mapping[str, str], now: float, wall: float | None = None) -> None:
+        """Record an answer's headers, read at monotonic `now` and Unix time `wall`."""
+        wall = time.time() if wall is None else wall
         for name, attr in (("x-ratelimit-limit", "limit"), ("x-ratelimit-remaining", "remaining")):
             value = _number(headers.get(name))
             if value is not None:
@@ -356,9 +358,11 @@ class Api:
             payload = response.json()
         except ValueError:
             payload = None
-        if status == 200 and isinstance(payload, dict):
+        # Northflank answers 200; any 2xx is taken as success, so that a 201 for a created
+        # build is never mistaken for a failure and the build started again.
+        if 200 <= status < 300 and isinstance(payload, dict):
             return payload
-        if status == 200:
+        if 200 <= status < 300:
             raise ApiError(
                 f"{method} {path} answered with a body that is not a JSON object",
                 status=status,

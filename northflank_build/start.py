@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from northflank_build.client import Api
@@ -38,7 +38,8 @@ def created_at(build: dict[str, Any]) -> float | None:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment.timestamp() if moment.tzinfo else None
+    # The API writes UTC; a timestamp without an offset is read as UTC too.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def matches(build: dict[str, Any], body: dict[str, Any], since: float) -> bool:

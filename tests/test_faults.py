@@ -80,6 +80,9 @@ SCENARIOS = [
              [POST, POST], says="Northflank refused it for now"),
     Scenario("reset after the start, without waiting", {POST: ["reset-after"]},
              [POST, LIST], result="started", says=ADOPTED, inputs={"wait": "false"}),
+    Scenario("reset after the start of a build that fails", {POST: ["reset-after"]},
+             [POST, LIST], code=1, result="failure", says=ADOPTED,
+             inputs={"service-id": "api-fails"}),
     Scenario("reset after a start that names no commit", {POST: ["reset-after"]},
              [POST, LIST], says="the request named no commit",
              inputs={"service-id": "web", "service-type": "combined", "ci-context": "false"}),
@@ -173,8 +176,9 @@ def test_fault_scenario(tmp_path: Path, make_emulator: MakeEmulator, scenario: S
     assert outputs["build-id"] == build["id"], result.text
     assert outputs["result"] == scenario.result
     assert int(outputs["api-requests"]) == len(api_requests(emulator))
-    if scenario.code == 0 and scenario.result == "success":
-        assert outputs["status"] == build["status"] == "SUCCESS"
+    if scenario.result in ("success", "failure"):
+        assert outputs["status"] == build["status"]
+        assert build["status"] == ("SUCCESS" if scenario.result == "success" else "FAILURE")
         assert outputs["concluded"] == "true"
     if scenario.says:
         assert scenario.says in result.shown, result.text
@@ -287,3 +291,22 @@ def test_a_nearly_spent_rate_limit_stretches_polling_and_the_run_concludes(
     assert len(api_requests(emulator)) <= limit
     assert int(result.outputs["api-requests"]) == len(api_requests(emulator)) - 2
     assert f"| API requests | {result.outputs['api-requests']} |" in result.summary
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("2030-01-01T00:00:00.500Z", 1893456000.5),
+        ("2030-01-01T01:00:00+01:00", 1893456000.0),
+        ("2030-01-01T00:00:00", 1893456000.0),
+        (1893456000, 1893456000.0),
+        (1893456000500, 1893456000.5),
+        ("yesterday", None),
+        (True, None),
+        (None, None),
+    ],
+)
+def test_creation_times_are_read_in_every_form_the_api_may_use(
+    value: object, seconds: float | None
+) -> None:
+    assert created_at({"createdAt": value}) == seconds
