@@ -102,10 +102,18 @@ class Run:
         settings = self.settings = parse_settings(inputs, self.env, token_hint=self._token_hint())
         for secret in settings.secrets():
             self.console.add_secret(secret)
-        from northflank_build.client import Api
+        from northflank_build.client import Api, Transport
 
         check_overrides(settings)
-        self.api = Api(settings.api_url, settings.api_token, team_id=settings.team_id)
+        self.api = Api(
+            settings.api_url,
+            settings.api_token,
+            team_id=settings.team_id,
+            transport=Transport.from_env(self.env),
+            deadline=time.monotonic() + settings.timeout,
+            notify=self.console.info,
+            debug=self.console.debug,
+        )
         service = self._read_service() if settings.service_type == "auto" else None
         request = self.request = build_body(settings, self.ci, service, self.console.warning)
         for note in request.notes:
@@ -113,7 +121,11 @@ class Run:
         if settings.dry_run:
             return self._dry_run(request)
         self.console.info(f"Starting a build of {settings.service_id}: {request.describe()}")
-        self.build = self.api.start_build(settings.project_id, settings.service_id, request.body)
+        from northflank_build.start import start_build
+
+        self.build = start_build(
+            self.api, settings.project_id, settings.service_id, request.body, self.console.info
+        )
         build_id = str(self.build.get("id", ""))
         self.console.info(
             f"Build {build_id} started ({self.build.get('status', 'unknown status')})"
@@ -247,9 +259,14 @@ class Run:
             write_github_output(Path(path), redacted)
 
     def _redact_value(self, value: Any) -> Any:
+        """The value with every secret hidden, in every string it holds (keys too)."""
         if isinstance(value, str):
             return self.console.redact(value)
-        return json.loads(self.console.redact(json.dumps(value)))
+        if isinstance(value, dict):
+            return {self._redact_value(k): self._redact_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._redact_value(item) for item in value]
+        return value
 
     def _write_final(self, result: str) -> None:
         """Write every output, the outputs file and the summary; never raises."""

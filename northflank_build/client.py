@@ -1,23 +1,31 @@
-"""A small Northflank API client: bearer auth, timeouts, rate-limit bookkeeping, clear errors.
+"""A small Northflank API client: bearer auth, timeouts, safe retries, rate limits, clear errors.
 
 It knows nothing of any CI system. Every answer's x-ratelimit-* headers are recorded, every
-request is counted, and every failure becomes an ApiError with the API's own message.
+request is counted, and every failure becomes an ApiError with the API's own message. Reads are
+retried on network errors, timeouts, 5xx and 429; writes never are (start.py decides about those).
+The token goes to the api-url host only: redirects are never followed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote as quote_segment
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from northflank_build import __version__
-from northflank_build.errors import ApiError
+from northflank_build.errors import ApiError, InputError
 from northflank_build.routes import service_path
 
 CONNECT_TIMEOUT = 5.0
@@ -35,6 +43,7 @@ HINTS = {
     422: "The API rejected the request: check the inputs named in the message",
     429: "The token's rate limit (1000 requests an hour by default) is spent: wait for its reset",
 }
+EPOCH_THRESHOLD = 10**9  # an x-ratelimit-reset this large is a Unix time, not a count of seconds
 
 
 @dataclass
@@ -45,12 +54,14 @@ class RateLimit:
     remaining: int | None = None
     reset_at: float | None = None
 
-    def update(self, headers: Any, now: float) -> None:
+    def update(self, headers: Mapping[str, str], now: float, wall: float | None = None) -> None:
+        """Record an answer's headers, read at monotonic `now` and Unix time `wall`."""
+        wall = time.time() if wall is None else wall
         for name, attr in (("x-ratelimit-limit", "limit"), ("x-ratelimit-remaining", "remaining")):
             value = _number(headers.get(name))
             if value is not None:
                 setattr(self, attr, int(value))
-        reset = _number(headers.get("x-ratelimit-reset"))
+        reset = reset_seconds(headers.get("x-ratelimit-reset"), wall)
         if reset is not None:
             self.reset_at = now + reset
 
@@ -60,21 +71,83 @@ class RateLimit:
 
 def _number(text: str | None) -> float | None:
     try:
-        return float(text) if text is not None else None
+        value = float(text) if text is not None else None
     except ValueError:
         return None
+    return value if value is not None and value == value and abs(value) != float("inf") else None
+
+
+def reset_seconds(text: str | None, wall: float) -> float | None:
+    """Seconds until a rate-limit reset given as seconds to go or as a Unix time."""
+    value = _number(text)
+    if value is None or value < 0:
+        return None
+    return max(0.0, value - wall) if value >= EPOCH_THRESHOLD else value
+
+
+def retry_after_seconds(text: str | None, wall: float) -> float | None:
+    """Retry-After as seconds to wait: it is either a number of seconds or an HTTP date."""
+    if not text:
+        return None
+    value = _number(text)
+    if value is not None:
+        return max(0.0, value)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, moment.timestamp() - wall)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How reads are retried: attempts, and exponential backoff with full jitter."""
+    """How reads are retried: exponential backoff with full jitter, bounded in count and time."""
 
-    attempts: int = 5
+    attempts: int = 10
     base: float = 0.5
-    cap: float = 20.0
+    cap: float = 30.0
+    budget: float = 120.0  # seconds one call may spend before it gives up
 
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         return rng() * min(self.cap, self.base * 2.0**attempt)
+
+
+@dataclass(frozen=True)
+class Transport:
+    """Timeouts, retries and the CA bundle: the environment's say in how requests travel."""
+
+    read_timeout: float = READ_TIMEOUT
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    ca_bundle: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Transport:
+        """NORTHFLANK_READ_TIMEOUT, NORTHFLANK_RETRY_BASE (for tests) and REQUESTS_CA_BUNDLE.
+
+        Raises InputError naming the variable when one is not usable.
+        """
+        read = _seconds(env, "NORTHFLANK_READ_TIMEOUT", READ_TIMEOUT, 0.05, 600)
+        base = _seconds(env, "NORTHFLANK_RETRY_BASE", RetryPolicy.base, 0.0, 60)
+        bundle = None
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            if env.get(name, "").strip():
+                bundle = env[name].strip()
+                if not Path(bundle).exists():
+                    raise InputError(name, f"CA bundle {bundle} does not exist")
+                break
+        # The cap keeps its ratio to the base, so that tests can make every backoff short.
+        retry = RetryPolicy(base=base, cap=base * RetryPolicy.cap / RetryPolicy.base)
+        return cls(read_timeout=read, retry=retry, ca_bundle=bundle)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    value = _number(text)
+    if value is None or not low <= value <= high:
+        raise InputError(name, f"must be a number of seconds from {low:g} to {high:g}")
+    return value
 
 
 class Api:
@@ -86,23 +159,33 @@ class Api:
         token: str,
         *,
         team_id: str | None = None,
-        retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
+        deadline: float | None = None,
+        notify: Callable[[str], None] | None = None,
+        debug: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.host = urlsplit(self.base_url).netloc
         self.team_id = team_id
-        self.retry = retry or RetryPolicy()
+        self.transport = transport or Transport()
+        self.retry = self.transport.retry
+        self.deadline = deadline
+        self.notify = notify or (lambda text: None)
+        self.debug = debug or (lambda text: None)
         self.clock = clock
+        self.wall = wall
         self.sleep = sleep
         self.requests_made = 0
         self.rate = RateLimit()
-        self.deadline: float | None = None
+        self.server_offset: float | None = None  # the API's clock minus ours, from Date headers
         self.session = requests.Session()
-        self.session.trust_env = (
-            False  # a proxy or .netrc from the environment must not see the token
-        )
+        # A proxy or .netrc from the environment must not see the token; which also makes
+        # requests ignore REQUESTS_CA_BUNDLE, so the bundle is set here.
+        self.session.trust_env = False
+        self.session.verify = self.transport.ca_bundle or True
         self.session.headers.update(
             {
                 "Authorization": f"Bearer {token}",
@@ -120,11 +203,12 @@ class Api:
         return self._data("GET", self.path(project_id, service_id))
 
     def start_build(self, project_id: str, service_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One start request, never retried here: see start.py for what is safe."""
         path = self.path(project_id, service_id) + "/build"
         return self._data("POST", path, body=body, retry=False)
 
     def get_build(self, project_id: str, service_id: str, build_id: str) -> dict[str, Any]:
-        return self._data("GET", f"{self.path(project_id, service_id)}/build/{build_id}")
+        return self._data("GET", f"{self.path(project_id, service_id)}/build/{quote(build_id)}")
 
     def list_builds(
         self, project_id: str, service_id: str, per_page: int = 20
@@ -132,12 +216,12 @@ class Api:
         path = self.path(project_id, service_id) + "/build"
         data = self._data("GET", path, params={"per_page": str(per_page)})
         builds = data.get("builds", [])
-        return [b for b in builds if isinstance(b, dict)]
+        return [b for b in builds if isinstance(b, dict)] if isinstance(builds, list) else []
 
     def abort_build(
         self, project_id: str, service_id: str, build_id: str, timeout: float = 2.0
     ) -> None:
-        path = f"{self.path(project_id, service_id)}/build/{build_id}"
+        path = f"{self.path(project_id, service_id)}/build/{quote(build_id)}"
         self._data("DELETE", path, retry=False, timeout=timeout)
 
     def build_logs(
@@ -147,6 +231,26 @@ class Api:
         data = self._send("GET", path, params=params)
         lines = data.get("data")
         return [line for line in lines if isinstance(line, dict)] if isinstance(lines, list) else []
+
+    # -- retries -----------------------------------------------------------------------------
+
+    def retry_wait(
+        self, error: ApiError, attempt: int, started: float, least: float = 0.0
+    ) -> float | None:
+        """Seconds to wait before attempt + 1 of a call begun at `started`, or None to give up.
+
+        The wait is at least `least`, honours Retry-After (or the rate-limit reset of a 429), and
+        never ends past the call's time budget or the deadline.
+        """
+        if not error.retryable or attempt + 1 >= self.retry.attempts:
+            return None
+        wait = max(self.retry.backoff(attempt), error.retry_after or 0.0, least)
+        end = started + self.retry.budget
+        if self.deadline is not None:
+            end = min(end, self.deadline)
+        if self.clock() + wait >= end:
+            return None
+        return wait
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -163,7 +267,9 @@ class Api:
         answer = self._send(method, path, body=body, params=params, retry=retry, timeout=timeout)
         data = answer.get("data")
         if not isinstance(data, dict):
-            raise ApiError(f"{method} {path} answered without a data object", status=200)
+            raise ApiError(
+                f"{method} {path} answered without a data object", status=200, retryable=True
+            )
         return data
 
     def _send(
@@ -176,33 +282,27 @@ class Api:
         retry: bool = True,
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        """The decoded answer; reads are retried on network errors, 5xx and 429."""
+        """The decoded answer; reads are retried on network errors, timeouts, 5xx and 429."""
+        started = self.clock()
         attempt = 0
         while True:
             try:
                 return self._once(method, path, body=body, params=params, timeout=timeout)
             except ApiError as error:
-                wait = self._retry_wait(error, attempt) if retry else None
+                wait = self.retry_wait(error, attempt, started) if retry else None
                 if wait is None:
                     raise
+                self.notify(
+                    f"{_summary(method, path, error)}: trying again in {wait:.1f} s "
+                    f"(attempt {attempt + 2} of at most {self.retry.attempts})"
+                )
             attempt += 1
             self.sleep(wait)
 
-    def _retry_wait(self, error: ApiError, attempt: int) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up."""
-        if not error.retryable or attempt + 1 >= self.retry.attempts:
-            return None
-        wait = self.retry.backoff(attempt)
-        if error.status == 429:
-            wait = max(wait, error.retry_after or 0.0)
-        if self.deadline is not None and self.clock() + wait >= self.deadline:
-            return None
-        return wait
-
     def _timeout(self, timeout: float | None) -> tuple[float, float]:
-        read = timeout if timeout is not None else READ_TIMEOUT
+        read = timeout if timeout is not None else self.transport.read_timeout
         if self.deadline is not None:
-            read = max(1.0, min(read, self.deadline - self.clock()))
+            read = max(min(1.0, read), min(read, self.deadline - self.clock()))
         return (min(CONNECT_TIMEOUT, read), read)
 
     def _once(
@@ -215,29 +315,41 @@ class Api:
         timeout: float | None,
     ) -> dict[str, Any]:
         self.requests_made += 1
+        limits = self._timeout(timeout)
+        began = self.clock()
         try:
             response = self.session.request(
                 method,
                 self.base_url + path,
                 json=body,
                 params=params,
-                timeout=self._timeout(timeout),
+                timeout=limits,
                 allow_redirects=False,
             )
-        except requests.exceptions.ConnectionError as error:
-            refused = "refused" in str(error).lower() or "name or service" in str(error).lower()
-            raise _unreachable(method, path, error, refused=refused) from None
         except requests.exceptions.RequestException as error:
-            raise _unreachable(method, path, error, refused=False) from None
-        self.rate.update(response.headers, self.clock())
+            self.debug(f"{method} {path}: {_reason(error, limits)}")
+            raise _unreachable(method, path, error, limits) from None
+        self.rate.update(response.headers, self.clock(), self.wall())
+        self._note_server_time(response.headers.get("Date"))
+        self.debug(
+            f"{method} {path}: HTTP {response.status_code} in {self.clock() - began:.2f} s, "
+            f"{self.rate.remaining if self.rate.remaining is not None else '?'} requests left"
+        )
         return self._decode(method, path, response)
+
+    def _note_server_time(self, date: str | None) -> None:
+        if not date:
+            return
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            self.server_offset = parsedate_to_datetime(date).timestamp() - self.wall()
 
     def _decode(self, method: str, path: str, response: requests.Response) -> dict[str, Any]:
         status = response.status_code
         if 300 <= status < 400:
             location = response.headers.get("Location", "")
+            where = urlsplit(location).netloc or "the same host"
             raise ApiError(
-                f"{method} {path} was redirected to {urlsplit(location).netloc or location!r}; "
+                f"{method} {path} was redirected to {where}; redirects are not followed, so "
                 "the token is never sent elsewhere",
                 status=status,
                 hint="Check api-url: give the API's address itself",
@@ -246,50 +358,128 @@ class Api:
             payload = response.json()
         except ValueError:
             payload = None
-        if status == 200 and isinstance(payload, dict):
+        # Northflank answers 200; any 2xx is taken as success, so that a 201 for a created
+        # build is never mistaken for a failure and the build started again.
+        if 200 <= status < 300 and isinstance(payload, dict):
             return payload
-        if status == 200:
+        if 200 <= status < 300:
             raise ApiError(
-                f"{method} {path} answered with a body that is not JSON",
+                f"{method} {path} answered with a body that is not a JSON object",
                 status=status,
+                hint="A proxy may have cut the answer short",
                 retryable=True,
             )
-        raise _api_error(method, path, response, payload)
+        raise _api_error(method, path, response, payload, self.wall())
 
 
-def _unreachable(method: str, path: str, error: Exception, *, refused: bool) -> ApiError:
-    kind = type(error).__name__
+def quote(build_id: str) -> str:
+    """A build ID from the API as one path segment: it can never reach another route."""
+    return quote_segment(build_id, safe="")
+
+
+def _summary(method: str, path: str, error: ApiError) -> str:
+    """The failure in one line that names the request, e.g. for a retry notice."""
+    where = f" ({error.where})" if error.status is not None else ""
+    if error.api_message.startswith(f"{method} {path}"):
+        return error.api_message + where
+    return f"{method} {path}{where}: {error.api_message}"
+
+
+def _reason(error: requests.exceptions.RequestException, limits: tuple[float, float]) -> str:
+    """What went wrong, in words, without quoting the exception (it may carry the URL)."""
+    if isinstance(error, requests.exceptions.SSLError):
+        return "TLS failed (certificate not trusted or handshake refused)"
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return f"no connection within {limits[0]:g} s"
+    if isinstance(error, requests.exceptions.ReadTimeout):
+        return f"no answer within {limits[1]:g} s"
+    cause = _cause(error)
+    if isinstance(cause, urllib3.exceptions.NameResolutionError):
+        return "the host name could not be resolved"
+    if isinstance(cause, urllib3.exceptions.NewConnectionError):
+        return "the connection was refused"
+    text = repr(error.args[0] if error.args else error).lower()
+    if "reset" in text:
+        return "the connection was reset"
+    if "remotedisconnected" in text or "aborted" in text:
+        return "the connection closed without an answer"
+    if isinstance(error, requests.exceptions.ChunkedEncodingError):
+        return "the answer was cut short"
+    return type(error).__name__
+
+
+def _cause(error: requests.exceptions.RequestException) -> object:
+    reason = error.args[0] if error.args else None
+    return getattr(reason, "reason", reason)
+
+
+def _never_sent(error: requests.exceptions.RequestException) -> bool:
+    """True when the request provably never reached the server: no connection was made."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    return isinstance(_cause(error), urllib3.exceptions.NewConnectionError)
+
+
+def _unreachable(
+    method: str, path: str, error: requests.exceptions.RequestException, limits: tuple[float, float]
+) -> ApiError:
+    reason = _reason(error, limits)
+    if isinstance(error, requests.exceptions.SSLError):
+        return ApiError(
+            f"{method} {path}: {reason}",
+            hint=(
+                "Check api-url; behind a TLS-inspecting proxy give its CA certificates as "
+                "REQUESTS_CA_BUNDLE (TLS verification is never turned off)"
+            ),
+            never_sent=True,
+        )
+    invalid = (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader)
     return ApiError(
-        f"{method} {path} failed: {kind}",
+        f"{method} {path}: {reason}",
         hint="Check api-url and the network; the API could not be reached",
-        retryable=True,
-        never_sent=refused,
+        retryable=not isinstance(error, invalid),
+        never_sent=_never_sent(error),
+        timed_out=isinstance(error, requests.exceptions.ReadTimeout),
     )
 
 
-def _api_error(method: str, path: str, response: requests.Response, payload: Any) -> ApiError:
+def _page_text(response: requests.Response) -> str:
+    """A short one-line gist of a body that is not the API's JSON (a proxy's HTML page)."""
+    text = response.text
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title:
+        text = title.group(1)
+    elif "<" in text:
+        text = re.sub(r"<[^>]*>", " ", text)
+    return " ".join(text.split())[:200]
+
+
+def _api_error(
+    method: str, path: str, response: requests.Response, payload: Any, wall: float
+) -> ApiError:
     status = response.status_code
     error = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(error, dict) and error.get("message"):
-        message = str(error["message"])
+        message = str(error["message"])[:1000]
         details = error.get("details")
         if details:
             message += " " + json.dumps(details, separators=(",", ":"))[:500]
-        error_id = str(error["id"]) if error.get("id") else None
+        error_id = str(error["id"])[:100] if error.get("id") else None
     else:
-        text = " ".join(response.text.split())[:200] or response.reason or "no body"
+        text = _page_text(response) or response.reason or "no body"
         message = f"{method} {path}: {text}"
         error_id = None
     hint = HINTS.get(status, "The Northflank API failed; try again later" if status >= 500 else "")
-    if status == 429:
-        reset = response.headers.get("Retry-After") or response.headers.get("x-ratelimit-reset")
-        if reset:
-            hint += f" (in {reset} s)"
+    wait = retry_after_seconds(response.headers.get("Retry-After"), wall)
+    if wait is None and status == 429 and response.headers.get("x-ratelimit-remaining") == "0":
+        wait = reset_seconds(response.headers.get("x-ratelimit-reset"), wall)
+    if status == 429 and wait is not None:
+        hint += f" (in {wait:.0f} s)"
     return ApiError(
         message,
         status=status,
         error_id=error_id,
         hint=hint,
         retryable=status == 429 or status >= 500,
-        retry_after=_number(response.headers.get("Retry-After")),
+        retry_after=wait,
     )

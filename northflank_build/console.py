@@ -6,6 +6,7 @@ build log) can never be taken for a workflow command.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -14,8 +15,20 @@ from typing import Any, TextIO
 from northflank_build.report import as_text, dotenv_name
 
 COMMAND_PREFIXES = ("::", "##")
-# The Azure Pipelines agent finds `##vso[` anywhere in a line, not only at its start.
-AZURE_COMMAND = "##vso["
+# GitHub's runner also reads the old `##[command]` form, and Azure's agent `##vso[`, anywhere in
+# a line; a space after the ## breaks both.
+EMBEDDED_COMMAND = re.compile(r"##(?=\[|vso\[)", re.IGNORECASE)
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """The text with lone surrogates (from JSON escapes) replaced, so that it can be encoded."""
+    return LONE_SURROGATE.sub("\ufffd", text)
+
+
+def one_line(text: str) -> str:
+    """The text on one line: every kind of line break becomes a space."""
+    return " ".join(text.splitlines())
 
 
 def escape_data(text: str) -> str:
@@ -38,8 +51,8 @@ def escape_azure_property(text: str) -> str:
 
 
 def neutralize(line: str) -> str:
-    """The line, changed just enough that no CI reads it as a command."""
-    line = line.replace(AZURE_COMMAND, "##vso [")
+    """The line, changed just enough that no CI reads it, or anything in it, as a command."""
+    line = EMBEDDED_COMMAND.sub("## ", line)
     return "| " + line if line.lstrip().startswith(COMMAND_PREFIXES) else line
 
 
@@ -64,7 +77,7 @@ class Console:
 
     def _emit(self, text: str, stream: TextIO | None = None) -> None:
         stream = stream or self.out
-        stream.write(text + "\n")
+        stream.write(printable(text) + "\n")
         stream.flush()
 
     def info(self, text: str) -> None:
@@ -80,10 +93,10 @@ class Console:
         pass
 
     def warning(self, text: str, title: str = "") -> None:
-        self._emit(neutralize("warning: " + self.redact(text).replace("\n", " ")), self.err)
+        self._emit(neutralize("warning: " + one_line(self.redact(text))), self.err)
 
     def error(self, text: str, title: str = "") -> None:
-        self._emit(neutralize("error: " + self.redact(text).replace("\n", " ")), self.err)
+        self._emit(neutralize("error: " + one_line(self.redact(text))), self.err)
 
     @contextmanager
     def group(self, title: str) -> Iterator[None]:

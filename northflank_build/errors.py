@@ -49,6 +49,7 @@ class ApiError(Failure):
         retryable: bool = False,
         retry_after: float | None = None,
         never_sent: bool = False,
+        timed_out: bool = False,
     ) -> None:
         where = f"HTTP {status}" if status is not None else "no answer"
         text = f"Northflank API: {message} ({where}"
@@ -57,11 +58,13 @@ class ApiError(Failure):
             text += f". {hint}"
         super().__init__(text, title="Northflank API error")
         self.status = status
+        self.where = where
         self.api_message = message
         self.error_id = error_id
         self.retryable = retryable
         self.retry_after = retry_after
         self.never_sent = never_sent
+        self.timed_out = timed_out
 
 
 class Interrupted(BaseException):

@@ -119,7 +119,8 @@ def github_output_block(name: str, value: str) -> str:
 def write_github_output(path: Path, values: dict[str, Any]) -> None:
     """Append the values to GITHUB_OUTPUT."""
     text = "".join(github_output_block(k, as_text(v)) for k, v in values.items())
-    with path.open("a", encoding="utf-8") as file:
+    # errors="replace": a lone surrogate from the API must not stop the outputs being written.
+    with path.open("a", encoding="utf-8", errors="replace", newline="") as file:
         file.write(text)
 
 
@@ -138,11 +139,11 @@ def write_outputs_file(path: Path, values: dict[str, Any]) -> None:
         text = "".join(f"{dotenv_name(k)}={dotenv_value(as_text(v))}\n" for k, v in values.items())
     else:
         text = json.dumps(values, indent=2, sort_keys=False) + "\n"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(text, encoding="utf-8", errors="replace", newline="")
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ") or "-"
+    return " ".join(text.replace("|", "\\|").splitlines()) or "-"
 
 
 def summary_markdown(outcome: Outcome, values: dict[str, Any]) -> str:
@@ -194,5 +195,5 @@ def _shorter(outcome: Outcome) -> Outcome:
 
 
 def append_summary(path: Path, text: str) -> None:
-    with path.open("a", encoding="utf-8") as file:
+    with path.open("a", encoding="utf-8", errors="replace") as file:
         file.write(text)

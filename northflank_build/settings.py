@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -92,6 +93,8 @@ def parse_boolean(text: str) -> bool:
 def parse_duration(text: str) -> float:
     """Seconds in `900`, `900s`, `15m`, `1h`, `1h30m`; positive and at most a week."""
     text = text.strip().lower()
+    if len(text) > 30 or not text.isascii():
+        raise ValueError("must be a duration such as 900, 900s, 15m, 1h or 1h30m")
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
         seconds = float(text)
     else:
@@ -122,17 +125,43 @@ def _load_mapping(text: str, *, secret: bool) -> dict[Any, Any]:
     """A YAML or JSON mapping; errors never quote the text when it is secret."""
     import yaml
 
-    try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        data = yaml.load(text, Loader=loader)  # noqa: S506
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = "" if secret else f" ({getattr(error, 'problem', None) or 'syntax error'})"
-        raise ValueError(f"is not valid YAML or JSON{where}{problem}") from None
+    data = _load_json(text)
+    if data is None:
+        try:
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            data = yaml.load(text, Loader=loader)  # noqa: S506
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = "" if secret else f" ({getattr(error, 'problem', None) or 'syntax error'})"
+            raise ValueError(f"is not valid YAML or JSON{where}{problem}") from None
     if not isinstance(data, dict):
         raise ValueError("must be a mapping (YAML or JSON), e.g. 'KEY: value'")
+    if _has_lone_surrogate(data):
+        raise ValueError("holds a \\u escape that is not a whole character (a lone surrogate)")
     return data
+
+
+def _load_json(text: str) -> Any:
+    """A JSON object, or None when the text is not one (then it is read as YAML).
+
+    JSON goes first because YAML refuses the \\ud83d\\ude00 escapes of characters outside the
+    Basic Multilingual Plane that JSON writers produce.
+    """
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(item) for pair in value.items() for item in pair)
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return isinstance(value, str) and any("\ud800" <= c <= "\udfff" for c in value)
 
 
 def parse_build_arguments(text: str) -> dict[str, str]:
@@ -203,17 +232,23 @@ def _mount_key(key: str) -> str | None:
 
 def parse_api_url(text: str) -> str:
     """An https:// address, or http:// on a loopback host; without credentials or query."""
-    text = text.strip().rstrip("/")
+    text = text.strip()
+    if any(c.isspace() or not c.isprintable() for c in text):
+        raise ValueError("contains white space or a control character")
     if "://" not in text:
         text = "https://" + text
     parts = urlsplit(text)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError("must be an address such as https://api.northflank.com")
+    try:
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError:
+        raise ValueError("has a port that is not a number from 0 to 65535") from None
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ValueError("must not contain credentials, a query or a fragment")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError("http:// is only allowed for a loopback host; use https://")
-    return text
+    return text.rstrip("/")
 
 
 def is_loopback(host: str) -> bool:
@@ -229,6 +264,8 @@ def parse_token(text: str) -> str:
     token = text.strip()
     if any(c.isspace() for c in token):
         raise ValueError("contains white space or a line break; copy the token again")
+    if not all("!" <= c <= "~" for c in token):
+        raise ValueError("contains a character that is not printable ASCII; copy the token again")
     return token
 
 
@@ -282,6 +319,8 @@ def parse_outputs_file(text: str) -> Path:
     path = Path(text.strip())
     if not path.parent.is_dir():
         raise ValueError(f"folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: give a file name such as {path / 'outputs.json'}")
     return path
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from northflank_build.client import Api
@@ -43,6 +43,7 @@ class Poller:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     on_read: Callable[[dict[str, Any]], None] | None = None
+    budget_noted: bool = False
 
     def wait(self, timeout: float, fixed_interval: float | None) -> Waited:
         start = self.clock()
@@ -56,15 +57,15 @@ class Poller:
             if now >= deadline:
                 return Waited(self.build, timed_out=True)
             rate = self.api.rate
-            wait = next_wait(
-                PollState(
-                    elapsed=now - start,
-                    remaining_time=deadline - now,
-                    fixed=fixed_interval,
-                    budget_remaining=rate.remaining,
-                    budget_reset_in=rate.seconds_to_reset(now),
-                )
+            state = PollState(
+                elapsed=now - start,
+                remaining_time=deadline - now,
+                fixed=fixed_interval,
+                budget_remaining=rate.remaining,
+                budget_reset_in=rate.seconds_to_reset(now),
             )
+            wait = next_wait(state)
+            self._note_budget(state, wait)
             self.sleep(wait)
             self.build = self.api.get_build(self.project_id, self.service_id, str(self.build["id"]))
             if self.on_read:
@@ -76,3 +77,14 @@ class Poller:
                 self.console.info(f"[{now - start:>5.0f}s] {word}")
                 status, last_line = new_status, now
         return Waited(self.build, timed_out=False)
+
+    def _note_budget(self, state: PollState, wait: float) -> None:
+        """Say once that the rate limit stretched the poll interval."""
+        if self.budget_noted or wait <= next_wait(replace(state, budget_remaining=None)):
+            return
+        self.budget_noted = True
+        self.console.info(
+            f"Only {state.budget_remaining} API requests are left until the rate limit resets "
+            f"in {state.budget_reset_in or 0:.0f} s: polling every {wait:.0f} s or less often, "
+            "to keep the last ones for the end"
+        )

@@ -82,3 +82,13 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The secrets audit's figures (tests/audit.py): runs and texts searched, secrets found."""
+    from tests.audit import TALLY
+
+    if TALLY.runs:
+        terminalreporter.write_line(
+            f"secrets audit: {TALLY.runs} runs, {TALLY.texts} texts searched, {TALLY.hits} hits"
+        )

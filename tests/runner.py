@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.audit import audit, run_texts
+
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).resolve().parent / "events"
 
@@ -70,9 +72,10 @@ class Result:
 
     @property
     def shown(self) -> str:
-        """What the CI log shows: the runner consumes ::add-mask:: lines and displays none."""
+        """What the CI log shows: GitHub's runner and Azure's agent consume their mask commands."""
         lines = self.text.splitlines()
-        return "\n".join(line for line in lines if not line.startswith("::add-mask::"))
+        masks = ("::add-mask::", "##vso[task.setsecret]")
+        return "\n".join(line for line in lines if not line.startswith(masks))
 
     def json_output(self, name: str) -> Any:
         return json.loads(self.outputs[name])
@@ -141,9 +144,12 @@ def run(env: Mapping[str, str], *args: str, tmp: Path | None = None, timeout: fl
     result = Result(process.returncode, process.stdout, process.stderr)
     output = env.get("GITHUB_OUTPUT")
     if output and Path(output).exists():
-        result.outputs_text = Path(output).read_text(encoding="utf-8")
+        # Bytes, as the runner reads them: a \r in a value must not turn into a \n.
+        result.outputs_text = Path(output).read_bytes().decode("utf-8")
         result.outputs = parse_output_file(result.outputs_text)
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary and Path(summary).exists():
         result.summary = Path(summary).read_text(encoding="utf-8")
+    cwd = tmp or REPO
+    audit(run_texts(result, env, cwd), env, args, cwd)
     return result

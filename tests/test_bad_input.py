@@ -82,6 +82,36 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     ("combined service with a pull request", {"service-type": "combined", "pull-request-id": "7"},
      "pull-request-id"),
     ("build service without a target", {"service-type": "build", "ci-context": "false"}, "branch"),
+    ("api-url with a fragment", {"api-url": "https://api.northflank.com/#x"}, "api-url"),
+    ("api-url with a port out of range", {"api-url": "https://api.northflank.com:99999"},
+     "api-url"),
+    ("api-url with a space in the host", {"api-url": "https://api.north flank.com"}, "api-url"),
+    ("api-url without a host", {"api-url": "https://"}, "api-url"),
+    ("api-url with a broken IPv6 host", {"api-url": "https://[::1"}, "api-url"),
+    ("http api-url on 0.0.0.0", {"api-url": "http://0.0.0.0:8080"}, "api-url"),
+    ("http api-url on a look-alike of localhost", {"api-url": "http://localhost.example.com"},
+     "api-url"),
+    ("token with a non-ASCII character", {"api-token": "tok\u20acn-123456"}, "api-token"),
+    ("token with a control character", {"api-token": "tok\x01en-123456"}, "api-token"),
+    ("project-id in full-width letters", {"project-id": "\uff44\uff45\uff4d\uff4f"},
+     "project-id"),
+    ("branch with a control character", {"branch": "a\x07b"}, "branch"),
+    ("timeout in days", {"timeout": "2d"}, "timeout"),
+    ("timeout of fifty digits", {"timeout": "9" * 50}, "timeout"),
+    ("poll-interval nan", {"poll-interval": "nan"}, "poll-interval"),
+    ("build-arguments lone surrogate", {"build-arguments": '{"A": "\\ud800"}'},
+     "build-arguments"),
+    ("build-arguments nested 5000 deep", {"build-arguments": "{" * 5000}, "build-arguments"),
+    ("build-files file is a folder", {"build-files": "/app/x: {file: .}"}, "build-files"),
+    ("build-files lone surrogate", {"build-files": '{"/app/x": "\\udc80"}'}, "build-files"),
+    ("secret mount file missing", {"docker-secret-mounts": "m: {file: missing.txt}"},
+     "docker-secret-mounts"),
+    ("outputs-file is a folder", {"outputs-file": "."}, "outputs-file"),
+    ("service-type deployment", {"service-type": "deployment"}, "service-type"),
+    # Settings outside action.yml, read from the environment as they are named.
+    ("read timeout not a number", {"NORTHFLANK_READ_TIMEOUT": "soon"}, "NORTHFLANK_READ_TIMEOUT"),
+    ("retry base negative", {"NORTHFLANK_RETRY_BASE": "-1"}, "NORTHFLANK_RETRY_BASE"),
+    ("CA bundle missing", {"REQUESTS_CA_BUNDLE": "/no/such/ca.pem"}, "REQUESTS_CA_BUNDLE"),
 ]  # fmt: skip
 
 
@@ -102,12 +132,16 @@ def test_bad_input_is_refused_before_any_request(
         "project-id": PROJECT,
         "service-id": "api",
         "api-url": emulator.url,
-        **change,
+        **{k: v for k, v in change.items() if not k.isupper()},
     }
     env = github_env(
         tmp_path,
         inputs,
-        extra={"GITHUB_SHA": "a" * 40, "GITHUB_REF": "refs/heads/main"},
+        extra={
+            "GITHUB_SHA": "a" * 40,
+            "GITHUB_REF": "refs/heads/main",
+            **{k: v for k, v in change.items() if k.isupper()},
+        },
     )
     result = run(env, tmp=tmp_path)
     assert result.code == 2, result.text
@@ -119,7 +153,7 @@ def test_bad_input_is_refused_before_any_request(
 
 
 def test_the_case_table_is_large_and_distinct() -> None:
-    assert len(CASES) >= 50
+    assert len(CASES) >= 80
     assert len({c[0] for c in CASES}) == len(CASES)
 
 

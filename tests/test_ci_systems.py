@@ -729,13 +729,13 @@ def test_azure_console_passes_no_command_on_from_elsewhere() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0] == "##vso[task.setsecret]s3cr3t%AZP25value"
     assert lines[1:5] == [
-        "step 3 ##vso [task.setvariable variable=NORTHFLANK_RESULT]success",
-        "|   ##[error]not ours",
+        "step 3 ## vso[task.setvariable variable=NORTHFLANK_RESULT]success",
+        "|   ## [error]not ours",
         "| ::error::not ours either",
         "uses ***",
     ]
     assert lines[5:] == [
-        "##[group]Build ##vso [task.complete result=Failed] log",
+        "##[group]Build ## vso[task.complete result=Failed] log",
         "##vso[task.logissue type=warning]Careful: a;b]c%0Ad",
         "##[endgroup]",
     ]

@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -45,6 +46,7 @@ class Emulator:
         self._requests: list[RecordedRequest] = []
         self._stopping = threading.Event()
         self._server: _Server | None = None
+        self._scheme = "http"
         self._thread: threading.Thread | None = None
         for endpoint, faults in self.config.faults.items():
             self._faults.add(endpoint, faults)
@@ -54,12 +56,20 @@ class Emulator:
         """An emulator serving a YAML or JSON config file (see config.py for the format)."""
         return cls(load_config(path))
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Bind (port 0: any free port), serve on a daemon thread and return the base URL."""
+    def start(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> str:
+        """Bind (port 0: any free port), serve on a daemon thread and return the base URL.
+
+        With a server-side TLS context it serves https:// (e.g. to test a client's CA bundle).
+        """
         if self._server is not None:
             return self.url
         self._stopping.clear()
         self._server = _Server((host, port), _Handler, self)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self._scheme = "https" if tls is not None else "http"
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.02},  # so that stop() returns promptly
@@ -75,7 +85,7 @@ class Emulator:
         if self._server is None:
             raise RuntimeError("the emulator is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self._scheme}://{host!s}:{port}"
 
     def stop(self) -> None:
         """Stop serving, end pending delays and close open connections."""
