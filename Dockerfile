@@ -19,6 +19,8 @@ RUN pip install --no-cache-dir --disable-pip-version-check --root-user-action=ig
 
 COPY action.yml entrypoint.py /app/
 COPY northflank_build/ /app/northflank_build/
+# Bytecode compiled once here: PYTHONDONTWRITEBYTECODE would have every run compile it again.
+RUN python -m compileall -q /app/northflank_build
 
 # No USER or WORKDIR: GitHub runs container actions as root, with the workspace mounted as the working directory.
 ENTRYPOINT ["python", "/app/entrypoint.py"]
