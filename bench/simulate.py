@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from northflank_build.schedule import PollState, next_wait
 
-TIMEOUT = 3600.0
+TIMEOUT = 1800.0  # the action's default timeout, 30m
 RATE_LIMIT = 1000
 RATE_WINDOW = 3600.0
 FIXED_INTERVALS = (2.0, 5.0, 10.0, 15.0)

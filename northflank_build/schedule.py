@@ -33,7 +33,7 @@ CAP = 60.0
 IN_WINDOW = 5.0
 EARLY_PERIOD = 60.0
 EARLY_INTERVAL = 15.0
-AFTER_WINDOW_GROWTH = 0.1
+AFTER_WINDOW_GROWTH = 0.15
 JITTER = 0.1
 RESERVE = 5
 SPREAD = 0.15
@@ -86,7 +86,7 @@ def predicted_windows(history: Iterable[float]) -> tuple[Window, ...]:
     return tuple(windows)
 
 
-LIKELY_WITHOUT_HISTORY = (Window(EARLY_PERIOD, 180.0),)
+LIKELY_WITHOUT_HISTORY = (Window(EARLY_PERIOD, 210.0),)
 
 
 def _spread(base: float, jitter: float) -> float:
