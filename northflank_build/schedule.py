@@ -93,21 +93,19 @@ def _spread(base: float, jitter: float) -> float:
     return base * (1 + JITTER * (2 * jitter - 1))
 
 
-def _windowed(elapsed: float, windows: tuple[Window, ...], jitter: float) -> float:
+def _windowed(elapsed: float, windows: tuple[Window, ...], jitter: float, cap: float) -> float:
     if any(w.holds(elapsed) for w in windows):
         return _spread(IN_WINDOW, jitter)
     ahead = [w.start - elapsed for w in windows if w.start > elapsed]
     if not ahead:
         overdue = elapsed - max(w.end for w in windows)
-        return _spread(IN_WINDOW + overdue * AFTER_WINDOW_GROWTH, jitter)
+        return min(cap, _spread(IN_WINDOW + overdue * AFTER_WINDOW_GROWTH, jitter))
     gap = min(ahead)
     if gap <= IN_WINDOW:
         return _spread(IN_WINDOW, jitter)
-    cap = EARLY_INTERVAL if elapsed < EARLY_PERIOD else CAP
-    if gap - IN_WINDOW < cap:
-        # Land up to one in-window interval before the window opens, never inside it.
-        return gap - IN_WINDOW * jitter
-    return cap * (1 - JITTER * jitter)
+    # Land up to one in-window interval before the window opens, never inside it.
+    landing = gap - IN_WINDOW * jitter
+    return landing if landing <= cap else cap * (1 - JITTER * jitter)
 
 
 def auto_wait(state: PollState) -> float:
@@ -115,7 +113,8 @@ def auto_wait(state: PollState) -> float:
     if state.status.upper() in FINAL_PHASES:
         return _spread(IN_WINDOW, state.jitter)
     windows = predicted_windows(state.history) or LIKELY_WITHOUT_HISTORY
-    return _windowed(state.elapsed, windows, state.jitter)
+    cap = EARLY_INTERVAL if state.elapsed < EARLY_PERIOD else CAP
+    return _windowed(state.elapsed, windows, state.jitter, cap)
 
 
 def budget_floor(state: PollState) -> float:

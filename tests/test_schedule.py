@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from northflank_build.emulator import PastBuild, ServiceConfig
 from northflank_build.schedule import (
     CAP,
+    EARLY_INTERVAL,
+    EARLY_PERIOD,
     IN_WINDOW,
     MIN_INTERVAL,
     RESERVE,
@@ -63,6 +65,14 @@ def test_never_above_the_cap_unless_the_budget_needs_it(state: PollState) -> Non
 def test_never_above_the_cap_with_budget_to_spare(state: PollState) -> None:
     unlimited = PollState(**{**state.__dict__, "budget_remaining": None, "budget_reset_in": None})
     assert next_wait(unlimited) <= CAP
+
+
+@given(poll_states())
+def test_at_most_the_early_interval_in_the_first_minute(state: PollState) -> None:
+    early = PollState(
+        **{**state.__dict__, "elapsed": state.elapsed % EARLY_PERIOD, "budget_reset_in": None}
+    )
+    assert next_wait(early) <= EARLY_INTERVAL
 
 
 @given(st.one_of(poll_states(budget=True), poll_states(fixed=True, budget=True)))
