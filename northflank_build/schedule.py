@@ -9,9 +9,9 @@ Where that is comes from windows of likely conclusion:
 - without history: LIKELY_WITHOUT_HISTORY, the minutes in which a Docker build usually ends.
 
 Inside a window the build is read every IN_WINDOW s. Before one the wait jumps to just before it
-opens, at most EARLY_INTERVAL s at a time in the first EARLY_PERIOD s (where failures happen) and
-at most CAP s later. After the last window the wait grows by AFTER_WINDOW_GROWTH s per second
-overdue. The UPLOADING phase, the last before a build concludes, is read every IN_WINDOW s.
+opens; after the last one it grows by AFTER_WINDOW_GROWTH s per second overdue. In the first
+EARLY_PERIOD s, where failures happen, no wait is longer than EARLY_INTERVAL. The UPLOADING phase,
+the last before a build concludes, is read every IN_WINDOW s.
 
 Every wait is jittered by ±JITTER (so pipelines started together drift apart), lies between
 MIN_INTERVAL and CAP, and is stretched when the token's rate-limit budget would otherwise run out
