@@ -19,6 +19,8 @@ RUN pip install --no-cache-dir --disable-pip-version-check --root-user-action=ig
 
 COPY action.yml entrypoint.py docker-entrypoint.sh /app/
 COPY northflank_build/ /app/northflank_build/
+# Bytecode compiled once here: PYTHONDONTWRITEBYTECODE would have every run compile it again.
+RUN python -m compileall -q /app/northflank_build
 
 # northflank-build is the command other CI systems run inside the image.
 RUN chmod 755 /app/entrypoint.py /app/docker-entrypoint.sh \

@@ -48,8 +48,10 @@ test: install lint
 demo: install
 	$(BIN)/python -m northflank_build.emulator.demo
 
+# `make bench BENCH_ARGS=--quick` for a shorter run; `python bench/run.py --help` lists the rest.
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # The image runs Python 3.11 on Linux; the locks hold the hashes of every file of each release, so
 # they install on amd64 and arm64 alike.

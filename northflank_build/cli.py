@@ -172,11 +172,19 @@ class Run:
         return EXIT_SUCCESS
 
     def _wait(self, settings: Settings) -> int:
+        from northflank_build.schedule import describe
         from northflank_build.wait import Poller, outcome_of
 
         assert self.build is not None
+        history = self._history(settings) if settings.poll_interval is None else ()
+        self.console.info(describe(settings.poll_interval, history))
         poller = Poller(
-            self.api, settings.project_id, settings.service_id, self.build, self.console
+            self.api,
+            settings.project_id,
+            settings.service_id,
+            self.build,
+            self.console,
+            history=history,
         )
         poller.on_read = self._remember
         waited = poller.wait(settings.timeout, settings.poll_interval)
@@ -197,6 +205,18 @@ class Run:
             self.console.warning(text + " (fail-on-build-failure is false)")
         self._write_final("failure")
         return EXIT_BUILD_FAILED if settings.fail_on_build_failure else EXIT_SUCCESS
+
+    def _history(self, settings: Settings) -> tuple[float, ...]:
+        """Durations of the service's recent builds, read once; none when the list fails."""
+        from northflank_build.schedule import history_durations
+
+        assert self.build is not None
+        try:
+            builds = self.api.list_builds(settings.project_id, settings.service_id)
+        except ApiError as error:
+            self.console.warning(f"could not read recent builds to time the polls: {error.message}")
+            return ()
+        return history_durations(builds, exclude=str(self.build.get("id", "")))
 
     def _remember(self, build: dict[str, Any]) -> None:
         self.build = build

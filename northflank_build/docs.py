@@ -1,6 +1,7 @@
-"""README.md's input and output tables, made from action.yml: `python -m northflank_build.docs`.
+"""What is written from action.yml: `python -m northflank_build.docs`.
 
-The tables sit between marker comments; `--check` exits 1 when README.md is out of date.
+README.md's input and output tables, between marker comments, and northflank_build/action.json,
+the copy of the inputs and outputs a run reads. `--check` exits 1 when either is out of date.
 """
 
 from __future__ import annotations
@@ -8,7 +9,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from northflank_build.inputs import env_names, input_specs, load_action, output_specs
+from northflank_build.inputs import (
+    ACTION_COPY,
+    action_copy_text,
+    env_names,
+    input_specs,
+    load_action,
+    output_specs,
+)
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -53,14 +61,19 @@ def render(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    current = README.read_text(encoding="utf-8")
-    wanted = render(current)
+    readme = README.read_text(encoding="utf-8")
+    copy = ACTION_COPY.read_text(encoding="utf-8") if ACTION_COPY.is_file() else ""
+    wanted = {
+        README: (readme, render(readme)),
+        ACTION_COPY: (copy, action_copy_text(load_action())),
+    }
+    stale = [path for path, (current, text) in wanted.items() if current != text]
     if "--check" in argv:
-        if current != wanted:
-            print("README.md is out of date: run python -m northflank_build.docs")
-            return 1
-        return 0
-    README.write_text(wanted, encoding="utf-8")
+        for path in stale:
+            print(f"{path.name} is out of date: run python -m northflank_build.docs")
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(wanted[path][1], encoding="utf-8")
     return 0
 
 

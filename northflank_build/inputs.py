@@ -1,19 +1,27 @@
 """Read the inputs from flags, INPUT_* and NORTHFLANK_* variables, all derived from action.yml.
 
-action.yml is the one list of inputs: this module parses it and builds the flag parser and the
-environment reader from it, so an input added there is accepted everywhere at once.
+action.yml is the one list of inputs: the flag parser and the environment reader are built from
+it, so an input added there is accepted everywhere at once. A run reads its inputs and outputs
+from action.json beside this module, a copy that `python -m northflank_build.docs` writes from
+action.yml (a test keeps the two equal): parsing JSON costs a run far less than importing PyYAML.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from northflank_build import __version__
 from northflank_build.errors import InputError
+
+if TYPE_CHECKING:
+    import argparse
+
+ACTION_COPY = Path(__file__).with_name("action.json")
+COPY_NOTE = "Written from action.yml by python -m northflank_build.docs; do not edit."
 
 # Aliases read by Northflank's own SDK, accepted after the NORTHFLANK_<NAME> spelling.
 ENV_ALIASES: dict[str, tuple[str, ...]] = {
@@ -77,6 +85,20 @@ def load_action() -> dict[str, Any]:
     return data
 
 
+def action_copy_text(action: Mapping[str, Any]) -> str:
+    """action.json's text: the inputs and outputs of action.yml, as JSON."""
+    copy = {"note": COPY_NOTE, "inputs": action["inputs"], "outputs": action["outputs"]}
+    return json.dumps(copy, indent=2, ensure_ascii=False) + "\n"
+
+
+def load_action_copy() -> dict[str, Any]:
+    """The inputs and outputs of action.yml, read from its JSON copy."""
+    data = json.loads(ACTION_COPY.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("action.json is not an object")
+    return data
+
+
 def input_specs(action: Mapping[str, Any]) -> list[InputSpec]:
     """The inputs of action.yml in their declared order."""
     return [
@@ -98,13 +120,14 @@ def output_specs(action: Mapping[str, Any]) -> list[OutputSpec]:
     ]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise InputError("", f"command line: {message} (see --help)")
-
-
 def flag_parser(specs: Sequence[InputSpec]) -> argparse.ArgumentParser:
     """A parser with one --NAME flag per input, and --no-NAME for booleans."""
+    import argparse  # only runs given flags need it
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            raise InputError("", f"command line: {message} (see --help)")
+
     parser = _Parser(
         prog="northflank-build",
         description="Start a Northflank build, wait until it has concluded and report its outcome.",
@@ -171,8 +194,9 @@ def read_inputs(argv: Sequence[str], env: Mapping[str, str]) -> Inputs:
 
     An empty value counts as not given.
     """
-    specs = input_specs(load_action())
-    flags = vars(flag_parser(specs).parse_args(list(argv)))
+    specs = input_specs(load_action_copy())
+    # The action passes everything through the environment; a parser is built for flags only.
+    flags = vars(flag_parser(specs).parse_args(list(argv))) if argv else {}
     given: dict[str, Given] = {}
     for spec in specs:
         flag = flags.get(spec.name.replace("-", "_"))
@@ -187,5 +211,5 @@ def read_inputs(argv: Sequence[str], env: Mapping[str, str]) -> Inputs:
     return Inputs(
         given=given,
         defaults={spec.name: spec.default for spec in specs},
-        output_format=str(flags["output_format"]),
+        output_format=str(flags.get("output_format") or "text"),
     )

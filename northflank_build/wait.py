@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -43,6 +44,7 @@ class Poller:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     on_read: Callable[[dict[str, Any]], None] | None = None
+    history: tuple[float, ...] = ()
     budget_noted: bool = False
 
     def wait(self, timeout: float, fixed_interval: float | None) -> Waited:
@@ -63,6 +65,9 @@ class Poller:
                 fixed=fixed_interval,
                 budget_remaining=rate.remaining,
                 budget_reset_in=rate.seconds_to_reset(now),
+                status=status,
+                history=self.history,
+                jitter=random.random(),  # noqa: S311 (spreads polls; not a secret)
             )
             wait = next_wait(state)
             self._note_budget(state, wait)
