@@ -126,6 +126,10 @@ def flag_parser(specs: Sequence[InputSpec]) -> argparse.ArgumentParser:
 
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str) -> NoReturn:
+            # argparse quotes the arguments it did not expect, and one may be a mistyped secret.
+            if message.startswith("unrecognized arguments:"):
+                flags = [w for w in message.split()[2:] if w.startswith("-")]
+                message = "unrecognized arguments: " + (" ".join(flags) or "values without a flag")
             raise InputError("", f"command line: {message} (see --help)")
 
     parser = _Parser(

@@ -17,6 +17,8 @@ from northflank_build.inputs import Inputs
 
 T = TypeVar("T")
 
+# Azure Pipelines passes `$(NAME)` on as text when NAME is not defined; shells leave `${NAME}`.
+UNEXPANDED_VARIABLE = re.compile(r"\$(\([A-Za-z_][\w.]*\)|\{[A-Za-z_]\w*\})")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 SHA_PATTERN = re.compile(r"^[0-9a-fA-F]{40}$")
 DURATION_PATTERN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
@@ -122,13 +124,16 @@ def parse_poll_interval(text: str) -> float | None:
 
 
 def _load_mapping(text: str, *, secret: bool) -> dict[Any, Any]:
-    """A YAML or JSON mapping; errors never quote the text when it is secret."""
+    """A YAML or JSON mapping; errors never quote the text when it is secret.
+
+    YAML scalars are kept as written (`1:20`, `yes`, `010` stay text), as a user means them.
+    """
     import yaml
 
     data = _load_json(text)
     if data is None:
         try:
-            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
             data = yaml.load(text, Loader=loader)  # noqa: S506
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
@@ -262,6 +267,11 @@ def is_loopback(host: str) -> bool:
 
 def parse_token(text: str) -> str:
     token = text.strip()
+    if UNEXPANDED_VARIABLE.fullmatch(token):
+        raise ValueError(
+            f"is the text {token}: the CI left a variable reference unexpanded, so the secret is "
+            "not defined for this run (or not passed to this step)"
+        )
     if any(c.isspace() for c in token):
         raise ValueError("contains white space or a line break; copy the token again")
     if not all("!" <= c <= "~" for c in token):

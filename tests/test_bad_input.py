@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +31,8 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     ("build-arguments a list", {"build-arguments": "- A\n- B"}, "build-arguments"),
     ("build-arguments nested", {"build-arguments": "A: {b: c}"}, "build-arguments"),
     ("build-arguments a scalar", {"build-arguments": "just words"}, "build-arguments"),
-    ("build-arguments null value", {"build-arguments": "A:"}, "build-arguments"),
+    ("build-arguments list value", {"build-arguments": "A: [1, 2]"}, "build-arguments"),
+    ("token an unexpanded variable", {"api-token": "$(NORTHFLANK_API_TOKEN)"}, "api-token"),
     ("build-files relative path", {"build-files": "app/.npmrc: x"}, "build-files"),
     ("build-files missing file", {"build-files": "/app/x: {file: nope.txt}"}, "build-files"),
     ("build-files a scalar", {"build-files": "just text"}, "build-files"),
@@ -183,3 +185,31 @@ def test_an_unknown_flag_is_an_input_error(tmp_path: Path) -> None:
     assert result.code == 2
     assert "unrecognized arguments: --colour" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_mistyped_flag_never_echoes_its_value(tmp_path: Path) -> None:
+    result = run(base_env(tmp_path), "--api-tokn", "nf-mistyped-secret-0042", "--colour=red")
+    assert result.code == 2
+    assert "unrecognized arguments: --api-tokn --colour=red" in result.stderr
+    assert "nf-mistyped-secret-0042" not in result.text
+
+
+def test_build_arguments_keep_yaml_values_as_written(tmp_path: Path, emulator: Emulator) -> None:
+    env = base_env(tmp_path)
+    env.update({"NORTHFLANK_API_TOKEN": TOKEN, "NORTHFLANK_PROJECT_ID": PROJECT})
+    arguments = "TIME: 1:20\nFLAG: yes\nOCTAL: 010\nEMPTY:\nQUOTED: 'a: b'"
+    result = run(
+        env,
+        *("--service-id", "api", "--service-type", "build", "--branch", "main"),
+        *("--api-url", emulator.url, "--dry-run", "--output-format", "json"),
+        *("--build-arguments", arguments),
+    )
+    assert result.code == 0, result.text
+    body = json.loads(result.stdout)["request"]["body"]
+    assert body["overrides"]["buildArguments"] == {
+        "TIME": "1:20",
+        "FLAG": "yes",
+        "OCTAL": "010",
+        "EMPTY": "",
+        "QUOTED": "a: b",
+    }
