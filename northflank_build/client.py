@@ -127,10 +127,10 @@ class Api:
         return self._data("GET", f"{self.path(project_id, service_id)}/build/{build_id}")
 
     def list_builds(
-        self, project_id: str, service_id: str, per_page: int = 20
+        self, project_id: str, service_id: str, per_page: int = 20, timeout: float | None = None
     ) -> list[dict[str, Any]]:
         path = self.path(project_id, service_id) + "/build"
-        data = self._data("GET", path, params={"per_page": str(per_page)})
+        data = self._data("GET", path, params={"per_page": str(per_page)}, timeout=timeout)
         builds = data.get("builds", [])
         return [b for b in builds if isinstance(b, dict)]
 
