@@ -5,6 +5,7 @@ inputs -> CI context -> request body -> API -> waiting -> report
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -18,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from northflank_build.cancel import (
     ANSWER_GRACE,
     LIST_TIMEOUT,
+    Pending,
     Signals,
-    StartInBackground,
     exit_code,
     find_lost_build,
 )
@@ -59,7 +60,7 @@ class Run:
         self.request: StartRequest | None = None
         self.build: dict[str, Any] | None = None
         self.written_outputs: set[str] = set()
-        self.starting: StartInBackground | None = None
+        self.starting: Pending[dict[str, Any]] | None = None
         self.aborted = False
         self.log_tail: list[str] = []
 
@@ -95,7 +96,12 @@ class Run:
         from northflank_build.client import Api
 
         check_overrides(settings)
-        self.api = Api(settings.api_url, settings.api_token, team_id=settings.team_id)
+        from northflank_build.interruptible import send_from_worker_threads
+
+        self.api = Api(
+            settings.api_url, settings.api_token, team_id=settings.team_id, sleep=self.signals.sleep
+        )
+        send_from_worker_threads(self.api.session, self.signals)
         service = self._read_service() if settings.service_type == "auto" else None
         request = self.request = build_body(settings, self.ci, service, self.console.warning)
         for note in request.notes:
@@ -108,8 +114,7 @@ class Run:
         self.console.info(
             f"Build {build_id} started ({self.build.get('status', 'unknown status')})"
         )
-        with self.signals.deferred():
-            self._write_github({"build-id": build_id})
+        self._write_github({"build-id": build_id})
         if not settings.wait:
             self._write_final("started")
             return EXIT_SUCCESS
@@ -117,13 +122,12 @@ class Run:
 
     def _start(self, settings: Settings, request: StartRequest) -> dict[str, Any]:
         """Send the start request; a signal meanwhile interrupts the wait, never the request."""
+        self.signals.check()  # a signal received before now: start nothing
         project_id, service_id, body = settings.project_id, settings.service_id, request.body
-        self.starting = StartInBackground(
-            lambda: self.api.start_build(project_id, service_id, body)
+        self.starting = Pending(
+            self.signals, lambda: self.api.start_build(project_id, service_id, body)
         )
-        build = self.starting.result()
-        assert build is not None
-        return build
+        return self.starting.result()
 
     def _mask_early(self, inputs: Inputs) -> None:
         """Register the token and secret inputs before anything else is printed."""
@@ -165,6 +169,7 @@ class Run:
             self.api, settings.project_id, settings.service_id, self.build, self.console
         )
         poller.on_read = self._remember
+        poller.sleep = self.signals.sleep
         poller.log = log if settings.logs == "follow" else None
         waited = poller.wait(settings.timeout, settings.poll_interval)
         self.build = waited.build
@@ -258,7 +263,8 @@ class Run:
         elif settings.abort_on_cancel:
             self.console.info(f"Received {name}: aborting build {build_id} (abort-on-cancel)")
             left = self.signals.deadline() - time.monotonic()
-            result = "aborted" if self._abort(build_id, timeout=max(0.2, left)) else "cancelled"
+            aborted = self._abort(build_id, timeout=max(0.2, left))
+            result = "aborted" if aborted else self._result_after_failed_abort(settings, build_id)
         else:
             self.console.info(
                 f"Build {build_id} goes on running on Northflank (abort-on-cancel is false)"
@@ -267,6 +273,25 @@ class Run:
         self.console.error(f"interrupted by {name}; build {build_id}: {result}", title="Cancelled")
         self._write_final(result)
         return code
+
+    def _result_after_failed_abort(self, settings: Settings, build_id: str) -> str:
+        """The build's own result when it concluded before the abort arrived, else cancelled."""
+        from northflank_build.wait import outcome_of
+
+        left = self.signals.deadline() - time.monotonic()
+        project_id, service_id = settings.project_id, settings.service_id
+        build = None
+        if left > 0.1:
+            reading = Pending(
+                self.signals, lambda: self.api.get_build(project_id, service_id, build_id)
+            )
+            with contextlib.suppress(ApiError):
+                build = reading.result_within(left)
+        if build is None or not build.get("concluded"):
+            return "cancelled"
+        self.build = build
+        self.console.info(f"Build {build_id} had already concluded: {build.get('status')}")
+        return outcome_of(build)
 
     def _bound_requests(self) -> None:
         """No retries, no deadline of the wait: each request of the cancel has its own timeout."""
@@ -281,7 +306,7 @@ class Run:
         assert self.request is not None
         wait = min(ANSWER_GRACE, self.signals.deadline() - time.monotonic())
         try:
-            self.build = self.starting.result(timeout=max(0.0, wait))
+            self.build = self.starting.result_within(max(0.0, wait))
         except ApiError as error:
             self.console.error(
                 f"interrupted by {name}; the start request failed: {error.message}",
@@ -295,7 +320,7 @@ class Run:
         self.build, how = find_lost_build(
             lambda: self.api.list_builds(project_id, service_id, per_page=10, timeout=timeout),
             self.request.body,
-            self.starting.sent_at,
+            self.starting.started_at,
         )
         if self.build is not None:
             self.console.info(
@@ -360,10 +385,15 @@ class Run:
             sys.stdout.flush()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the program with these arguments and the process environment; the exit code."""
-    signals = Signals()
-    signals.install()
+def main(argv: Sequence[str] | None = None, signals: Signals | None = None) -> int:
+    """Run the program with these arguments and the process environment; the exit code.
+
+    The entry scripts pass signals already installed, so that a signal during the imports is
+    handled too.
+    """
+    if signals is None:
+        signals = Signals()
+        signals.install()
     started = time.monotonic()
     run = Run(sys.argv[1:] if argv is None else argv, os.environ, signals)
     try:

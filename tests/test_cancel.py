@@ -44,6 +44,10 @@ class Running:
     process: subprocess.Popen[bytes]
     tmp: Path
 
+    def exit_code(self) -> int:
+        """The exit code; fails when the program is still running EXIT_WITHIN s after now."""
+        return self.process.wait(timeout=EXIT_WITHIN)
+
     def outputs(self) -> dict[str, str]:
         return parse_output_file((self.tmp / "github_output").read_text(encoding="utf-8"))
 
@@ -114,7 +118,7 @@ def test_a_signal_aborts_the_build_and_exits_promptly(
         running = start(inputs(emulator, "api-slow", poll_interval="0.1"))
         until(lambda: sent(emulator, "GET", "/build/"), "the slow read was sent")
     running.process.send_signal(signum)
-    assert running.process.wait(timeout=EXIT_WITHIN) == CODES[signum]
+    assert running.exit_code() == CODES[signum], running.shown()
     outputs = running.outputs()
     assert aborts(emulator) == [outputs["build-id"]]
     assert outputs["result"] == "aborted"
@@ -133,11 +137,46 @@ def test_without_abort_on_cancel_the_build_goes_on(
     running = start(inputs(emulator, "api-slow", poll_interval="30", abort_on_cancel="false"))
     until(lambda: build_started(running), "the build has started")
     running.process.send_signal(signal.SIGTERM)
-    assert running.process.wait(timeout=EXIT_WITHIN) == 143
+    assert running.exit_code() == 143, running.shown()
     outputs = running.outputs()
     assert aborts(emulator) == []
     assert outputs["result"] == "cancelled"
     assert f"Build {outputs['build-id']} goes on running on Northflank" in running.shown()
+    [build] = emulator.builds(PROJECT, "api-slow")
+    assert build["concluded"] is False
+
+
+def test_a_build_that_concluded_before_the_abort_keeps_its_result(
+    make_emulator: MakeEmulator, start: Callable[[dict[str, str]], Running]
+) -> None:
+    emulator = make_emulator()
+    # The build concludes in well under a second, while the program waits on a 3 s read.
+    emulator.add_faults("GET build", ["delay:3"])
+    running = start(inputs(emulator, "api", poll_interval="0.1"))
+    until(lambda: sent(emulator, "GET", "/build/"), "the slow read was sent")
+    until(lambda: emulator.builds(PROJECT, "api")[0]["concluded"], "the build concluded")
+    running.process.send_signal(signal.SIGTERM)
+    assert running.exit_code() == 143, running.shown()
+    outputs = running.outputs()
+    assert aborts(emulator) == [outputs["build-id"]]
+    assert outputs["result"] == "success"
+    assert outputs["status"] == "SUCCESS"
+    assert f"Build {outputs['build-id']} had already concluded: SUCCESS" in running.shown()
+
+
+def test_an_abort_the_api_refuses_leaves_the_build_cancelled(
+    make_emulator: MakeEmulator, start: Callable[[dict[str, str]], Running]
+) -> None:
+    emulator = make_emulator()
+    emulator.add_faults("DELETE build", ["status:500"])
+    running = start(inputs(emulator, "api-slow", poll_interval="30"))
+    until(lambda: build_started(running), "the build has started")
+    running.process.send_signal(signal.SIGTERM)
+    assert running.exit_code() == 143, running.shown()
+    outputs = running.outputs()
+    assert aborts(emulator) == [outputs["build-id"]]
+    assert outputs["result"] == "cancelled"
+    assert f"::warning::could not abort build {outputs['build-id']}" in running.shown()
     [build] = emulator.builds(PROJECT, "api-slow")
     assert build["concluded"] is False
 
@@ -151,7 +190,7 @@ def test_a_signal_during_the_start_request_still_aborts_the_build_it_created(
     running = start(inputs(emulator, "api-slow"))
     until(lambda: emulator.builds(PROJECT, "api-slow"), "the build was created")
     running.process.send_signal(signal.SIGTERM)
-    assert running.process.wait(timeout=EXIT_WITHIN) == 143
+    assert running.exit_code() == 143, running.shown()
     [build] = emulator.builds(PROJECT, "api-slow")
     assert aborts(emulator) == [build["id"]]
     outputs = running.outputs()
@@ -167,7 +206,7 @@ def test_a_start_request_that_created_nothing_yet_is_reported(
     running = start(inputs(emulator, "api-slow"))
     until(lambda: sent(emulator, "POST", "/build"), "the start request was sent")
     running.process.send_signal(signal.SIGINT)
-    assert running.process.wait(timeout=EXIT_WITHIN) == 130
+    assert running.exit_code() == 130, running.shown()
     assert aborts(emulator) == []
     outputs = running.outputs()
     assert outputs["result"] == "cancelled"
@@ -185,7 +224,7 @@ def test_a_second_signal_exits_at_once(
     running.process.send_signal(signal.SIGINT)
     until(lambda: aborts(emulator), "the abort was sent")
     running.process.send_signal(signal.SIGTERM)
-    assert running.process.wait(timeout=EXIT_WITHIN) == 143
+    assert running.exit_code() == 143, running.shown()
     # Gone before the abort's answer: no final outputs were written, only the build id.
     assert set(running.outputs()) == {"build-id"}
 
