@@ -3,7 +3,13 @@
 
 import sys
 
-from northflank_build.cli import main
+from northflank_build.cancel import Signals
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Before the other imports: as PID 1 a SIGTERM meanwhile would otherwise be lost.
+    signals = Signals()
+    signals.install()
+
+    from northflank_build.cli import main
+
+    sys.exit(main(signals=signals))

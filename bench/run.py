@@ -42,6 +42,8 @@ NOT_FOR_A_TRIGGER = (
     "argparse",
     "northflank_build.emulator",
     "northflank_build.wait",
+    "northflank_build.logs",
+    "northflank_build.schedule",
 )
 IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)$", re.MULTILINE)
 GOALS = (

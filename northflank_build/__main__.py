@@ -2,6 +2,12 @@
 
 import sys
 
-from northflank_build.cli import main
+from northflank_build.cancel import Signals
 
-sys.exit(main())
+# Before the other imports, so that a signal meanwhile is handled.
+signals = Signals()
+signals.install()
+
+from northflank_build.cli import main  # noqa: E402
+
+sys.exit(main(signals=signals))

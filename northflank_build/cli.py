@@ -5,6 +5,7 @@ inputs -> CI context -> request body -> API -> waiting -> report
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -13,9 +14,16 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from northflank_build.cancel import (
+    ANSWER_GRACE,
+    LIST_TIMEOUT,
+    Pending,
+    Signals,
+    exit_code,
+    find_lost_build,
+)
 from northflank_build.console import Console, for_environment
 from northflank_build.context import CiContext, detect
 from northflank_build.errors import ApiError, Failure, InputError, InputErrors, Interrupted
@@ -31,30 +39,10 @@ from northflank_build.report import (
 from northflank_build.request import ServiceInfo, StartRequest, build_body, check_overrides
 from northflank_build.settings import Settings, parse_settings
 
+if TYPE_CHECKING:
+    from northflank_build.logs import BuildLog
+
 EXIT_SUCCESS, EXIT_BUILD_FAILED, EXIT_TIMEOUT = 0, 1, 4
-SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-class Signals:
-    """SIGINT and SIGTERM raise Interrupted while armed; a second signal exits at once.
-
-    The program is PID 1 in the container, where SIGTERM is ignored unless handled.
-    """
-
-    def __init__(self) -> None:
-        self.armed = True
-        self.received: int | None = None
-
-    def install(self) -> None:
-        for signum in SIGNAL_EXIT:
-            signal.signal(signum, self._handle)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is not None:
-            os._exit(SIGNAL_EXIT.get(signal.Signals(signum), 128 + signum))
-        self.received = signum
-        if self.armed:
-            raise Interrupted(signum)
 
 
 class Run:
@@ -72,6 +60,9 @@ class Run:
         self.request: StartRequest | None = None
         self.build: dict[str, Any] | None = None
         self.written_outputs: set[str] = set()
+        self.starting: Pending[dict[str, Any]] | None = None
+        self.aborted = False
+        self.log_tail: list[str] = []
 
     @staticmethod
     def _json_requested(argv: Sequence[str]) -> bool:
@@ -105,6 +96,8 @@ class Run:
         from northflank_build.client import Api, Transport
 
         check_overrides(settings)
+        from northflank_build.interruptible import send_from_worker_threads
+
         self.api = Api(
             settings.api_url,
             settings.api_token,
@@ -113,7 +106,9 @@ class Run:
             deadline=time.monotonic() + settings.timeout,
             notify=self.console.info,
             debug=self.console.debug,
+            sleep=self.signals.sleep,
         )
+        send_from_worker_threads(self.api.session, self.signals)
         service = self._read_service() if settings.service_type == "auto" else None
         request = self.request = build_body(settings, self.ci, service, self.console.warning)
         for note in request.notes:
@@ -121,11 +116,7 @@ class Run:
         if settings.dry_run:
             return self._dry_run(request)
         self.console.info(f"Starting a build of {settings.service_id}: {request.describe()}")
-        from northflank_build.start import start_build
-
-        self.build = start_build(
-            self.api, settings.project_id, settings.service_id, request.body, self.console.info
-        )
+        self.build = self._start(settings, request)
         build_id = str(self.build.get("id", ""))
         self.console.info(
             f"Build {build_id} started ({self.build.get('status', 'unknown status')})"
@@ -135,6 +126,18 @@ class Run:
             self._write_final("started")
             return EXIT_SUCCESS
         return self._wait(settings)
+
+    def _start(self, settings: Settings, request: StartRequest) -> dict[str, Any]:
+        """Send the start request; a signal meanwhile interrupts the wait, never the request."""
+        from northflank_build.start import start_build
+
+        self.signals.check()  # a signal received before now: start nothing
+        project_id, service_id, body = settings.project_id, settings.service_id, request.body
+        self.starting = Pending(
+            self.signals,
+            lambda: start_build(self.api, project_id, service_id, body, self.console.info),
+        )
+        return self.starting.result()
 
     def _mask_early(self, inputs: Inputs) -> None:
         """Register the token and secret inputs before anything else is printed."""
@@ -172,12 +175,14 @@ class Run:
         return EXIT_SUCCESS
 
     def _wait(self, settings: Settings) -> int:
+        from northflank_build.logs import BuildLog, failure_lines
         from northflank_build.schedule import describe
         from northflank_build.wait import Poller, outcome_of
 
         assert self.build is not None
         history = self._history(settings) if settings.poll_interval is None else ()
         self.console.info(describe(settings.poll_interval, history))
+        log = BuildLog(self.api, settings.project_id, settings.service_id, self.build, self.console)
         poller = Poller(
             self.api,
             settings.project_id,
@@ -187,22 +192,27 @@ class Run:
             history=history,
         )
         poller.on_read = self._remember
+        poller.sleep = self.signals.sleep
+        poller.log = log if settings.logs == "follow" else None
         waited = poller.wait(settings.timeout, settings.poll_interval)
         self.build = waited.build
         if waited.timed_out:
-            return self._timed_out(settings)
+            return self._timed_out(settings, log)
         result = outcome_of(self.build)
         message = self.build.get("message") or self.build.get("status")
+        build_id = self.build.get("id")
         if result == "success":
-            self.console.info(f"Build {self.build.get('id')} succeeded: {message}")
+            self.console.info(f"Build {build_id} succeeded: {message}")
             self._write_final("success")
             return EXIT_SUCCESS
-        text = f"Build {self.build.get('id')} concluded without success: {self.build.get('status')}"
+        self.log_tail = self._log_tail(settings, log)
+        text = f"Build {build_id} concluded without success: {self.build.get('status')}"
         text += f": {message}" if message != self.build.get("status") else ""
+        text += "".join(f"\n{line}" for line in failure_lines(self.log_tail))
         if settings.fail_on_build_failure:
-            self.console.error(text, title="Northflank build failed")
+            self.console.error(text, title=f"Northflank build {build_id} failed")
         else:
-            self.console.warning(text + " (fail-on-build-failure is false)")
+            self.console.warning(text + "\n(fail-on-build-failure is false)")
         self._write_final("failure")
         return EXIT_BUILD_FAILED if settings.fail_on_build_failure else EXIT_SUCCESS
 
@@ -218,16 +228,27 @@ class Run:
             return ()
         return history_durations(builds, exclude=str(self.build.get("id", "")))
 
+    @staticmethod
+    def _log_tail(settings: Settings, log: BuildLog) -> list[str]:
+        """The last lines of the log of a build that did not succeed: followed, or read now."""
+        if settings.logs == "follow":
+            return list(log.recent)
+        return log.tail() if settings.logs == "on-failure" else []
+
     def _remember(self, build: dict[str, Any]) -> None:
         self.build = build
 
-    def _timed_out(self, settings: Settings) -> int:
+    def _timed_out(self, settings: Settings, log: BuildLog) -> int:
         assert self.build is not None
         build_id = self.build.get("id")
         if settings.abort_on_timeout:
-            self._abort(str(build_id))
+            with self.signals.deferred():
+                self._abort(str(build_id))
         else:
-            self.console.info(f"Build {build_id} goes on running on Northflank")
+            self.console.info(
+                f"Build {build_id} goes on running on Northflank (abort-on-timeout is false)"
+            )
+        self.log_tail = self._log_tail(settings, log)
         self.console.error(
             f"timeout {settings.timeout:g}s ran out while build {build_id} was "
             f"{self.build.get('status')}: raise timeout, or set wait: false",
@@ -236,38 +257,118 @@ class Run:
         self._write_final("timed-out")
         return EXIT_TIMEOUT
 
-    def _abort(self, build_id: str) -> bool:
+    def _abort(self, build_id: str, timeout: float = 2.0) -> bool:
         settings = self.settings
         assert settings is not None
         try:
-            self.api.abort_build(settings.project_id, settings.service_id, build_id)
+            self.api.abort_build(
+                settings.project_id, settings.service_id, build_id, timeout=timeout
+            )
         except ApiError as error:
             self.console.warning(f"could not abort build {build_id}: {error.message}")
             return False
         self.console.info(f"Aborted build {build_id} on Northflank")
+        self.aborted = True
         if self.build is not None:
             self.build = {**self.build, "status": "ABORTED", "concluded": True, "success": False}
         return True
 
     def _interrupted(self, signum: int) -> int:
-        self.signals.armed = False
-        name = signal.Signals(signum).name
+        """Abort the build (with abort-on-cancel), write the outputs, within the cancel budget."""
+        from northflank_build.wait import outcome_of
+
+        self.signals.disarm()
+        name, code = signal.Signals(signum).name, exit_code(signum)
         settings = self.settings
-        if self.build is None or settings is None:
-            self.console.error(f"interrupted by {name} before a build was started")
-            return SIGNAL_EXIT.get(signal.Signals(signum), 1)
+        if settings is None or (self.build is None and self.starting is None):
+            self.console.error(
+                f"interrupted by {name} before a build was started", title="Cancelled"
+            )
+            return code
+        self._bound_requests()
+        if self.build is None and not self._recover_start(settings, name):
+            self._write_final("cancelled")
+            return code
+        assert self.build is not None
         build_id = str(self.build.get("id"))
-        result = "cancelled"
-        if settings.abort_on_cancel and not self.build.get("concluded"):
-            if self._abort(build_id):
-                result = "aborted"
-        elif not self.build.get("concluded"):
+        if self.aborted:
+            result = "aborted"
+        elif self.build.get("concluded"):
+            result = outcome_of(self.build)  # it ended before the signal: say how
+        elif settings.abort_on_cancel:
+            self.console.info(f"Received {name}: aborting build {build_id} (abort-on-cancel)")
+            left = self.signals.deadline() - time.monotonic()
+            aborted = self._abort(build_id, timeout=max(0.2, left))
+            result = "aborted" if aborted else self._result_after_failed_abort(settings, build_id)
+        else:
             self.console.info(
                 f"Build {build_id} goes on running on Northflank (abort-on-cancel is false)"
             )
-        self.console.error(f"interrupted by {name}; build {build_id} {result}", title="Cancelled")
+            result = "cancelled"
+        self.console.error(f"interrupted by {name}; build {build_id}: {result}", title="Cancelled")
         self._write_final(result)
-        return SIGNAL_EXIT.get(signal.Signals(signum), 1)
+        return code
+
+    def _result_after_failed_abort(self, settings: Settings, build_id: str) -> str:
+        """The build's own result when it concluded before the abort arrived, else cancelled."""
+        from northflank_build.wait import outcome_of
+
+        left = self.signals.deadline() - time.monotonic()
+        project_id, service_id = settings.project_id, settings.service_id
+        build = None
+        if left > 0.1:
+            reading = Pending(
+                self.signals, lambda: self.api.get_build(project_id, service_id, build_id)
+            )
+            with contextlib.suppress(ApiError):
+                build = reading.result_within(left)
+        if build is None or not build.get("concluded"):
+            return "cancelled"
+        self.build = build
+        self.console.info(f"Build {build_id} had already concluded: {build.get('status')}")
+        return outcome_of(build)
+
+    def _bound_requests(self) -> None:
+        """No retries, no deadline of the wait: each request of the cancel has its own timeout."""
+        from northflank_build.client import RetryPolicy
+
+        self.api.retry = RetryPolicy(attempts=1)
+        self.api.deadline = None
+
+    def _recover_start(self, settings: Settings, name: str) -> bool:
+        """Learn the build the interrupted start request created: from its answer, else the list."""
+        assert self.starting is not None
+        assert self.request is not None
+        wait = min(ANSWER_GRACE, self.signals.deadline() - time.monotonic())
+        try:
+            self.build = self.starting.result_within(max(0.0, wait))
+        except ApiError as error:
+            self.console.error(
+                f"interrupted by {name}; the start request failed: {error.message}",
+                title="Cancelled",
+            )
+            return False
+        if self.build is not None:
+            return True
+        timeout = min(LIST_TIMEOUT, self.signals.deadline() - time.monotonic())
+        project_id, service_id = settings.project_id, settings.service_id
+        self.build, how = find_lost_build(
+            lambda: self.api.list_builds(project_id, service_id, per_page=10, timeout=timeout),
+            self.request.body,
+            self.starting.started_at,
+        )
+        if self.build is not None:
+            self.console.info(
+                f"The start request had no answer yet; build {self.build.get('id')} {how}"
+            )
+            return True
+        self.console.error(
+            f"interrupted by {name} before the start request was answered, and {how}: a build of "
+            f"{settings.service_id} ({self.request.describe()}) may still start; check the "
+            "service's builds on Northflank",
+            title="Cancelled",
+        )
+        return False
 
     # -- report --------------------------------------------------------------------------------
 
@@ -288,9 +389,17 @@ class Run:
             return [self._redact_value(item) for item in value]
         return value
 
+    def _plain_tail(self) -> list[str]:
+        """The log tail for the summary; the log code is loaded only when there is one."""
+        if not self.log_tail:
+            return []
+        from northflank_build.logs import plain
+
+        return [plain(self.console.redact(line)) for line in self.log_tail]
+
     def _write_final(self, result: str) -> None:
         """Write every output, the outputs file and the summary; never raises."""
-        self.signals.armed = False
+        self.signals.disarm()
         if self.request is None:
             return
         settings = self.settings
@@ -301,6 +410,7 @@ class Run:
             build=self.build,
             service=settings.service_id if settings else "",
             target=self.request.describe() if self.request else "",
+            log_tail=self._plain_tail(),
             run_url=self.ci.run_url if self.ci else None,
         )
         values = {k: self._redact_value(v) for k, v in outputs(outcome).items()}
@@ -322,10 +432,15 @@ class Run:
             sys.stdout.flush()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the program with these arguments and the process environment; the exit code."""
-    signals = Signals()
-    signals.install()
+def main(argv: Sequence[str] | None = None, signals: Signals | None = None) -> int:
+    """Run the program with these arguments and the process environment; the exit code.
+
+    The entry scripts pass signals already installed, so that a signal during the imports is
+    handled too.
+    """
+    if signals is None:
+        signals = Signals()
+        signals.install()
     started = time.monotonic()
     run = Run(sys.argv[1:] if argv is None else argv, os.environ, signals)
     try:

@@ -14,7 +14,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from northflank_build.routes import service_path
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
+LOG_RETRY_BUDGET = 10.0  # seconds one log read may spend on retries
 HINTS = {
     400: "The API rejected the request: check the inputs named in the message",
     401: "Check api-token: it is missing, mistyped, expired or revoked",
@@ -211,10 +212,10 @@ class Api:
         return self._data("GET", f"{self.path(project_id, service_id)}/build/{quote(build_id)}")
 
     def list_builds(
-        self, project_id: str, service_id: str, per_page: int = 20
+        self, project_id: str, service_id: str, per_page: int = 20, timeout: float | None = None
     ) -> list[dict[str, Any]]:
         path = self.path(project_id, service_id) + "/build"
-        data = self._data("GET", path, params={"per_page": str(per_page)})
+        data = self._data("GET", path, params={"per_page": str(per_page)}, timeout=timeout)
         builds = data.get("builds", [])
         return [b for b in builds if isinstance(b, dict)] if isinstance(builds, list) else []
 
@@ -228,24 +229,32 @@ class Api:
         self, project_id: str, service_id: str, params: dict[str, str]
     ) -> list[dict[str, Any]]:
         path = self.path(project_id, service_id) + "/build-logs"
-        data = self._send("GET", path, params=params)
+        # Logs never decide the result, so they are not worth a long wait: a few quick attempts.
+        policy = replace(self.retry, attempts=min(self.retry.attempts, 3), budget=LOG_RETRY_BUDGET)
+        data = self._send("GET", path, params=params, policy=policy)
         lines = data.get("data")
         return [line for line in lines if isinstance(line, dict)] if isinstance(lines, list) else []
 
     # -- retries -----------------------------------------------------------------------------
 
     def retry_wait(
-        self, error: ApiError, attempt: int, started: float, least: float = 0.0
+        self,
+        error: ApiError,
+        attempt: int,
+        started: float,
+        least: float = 0.0,
+        policy: RetryPolicy | None = None,
     ) -> float | None:
         """Seconds to wait before attempt + 1 of a call begun at `started`, or None to give up.
 
         The wait is at least `least`, honours Retry-After (or the rate-limit reset of a 429), and
         never ends past the call's time budget or the deadline.
         """
-        if not error.retryable or attempt + 1 >= self.retry.attempts:
+        policy = policy or self.retry
+        if not error.retryable or attempt + 1 >= policy.attempts:
             return None
-        wait = max(self.retry.backoff(attempt), error.retry_after or 0.0, least)
-        end = started + self.retry.budget
+        wait = max(policy.backoff(attempt), error.retry_after or 0.0, least)
+        end = started + policy.budget
         if self.deadline is not None:
             end = min(end, self.deadline)
         if self.clock() + wait >= end:
@@ -281,20 +290,22 @@ class Api:
         params: dict[str, str] | None = None,
         retry: bool = True,
         timeout: float | None = None,
+        policy: RetryPolicy | None = None,
     ) -> dict[str, Any]:
         """The decoded answer; reads are retried on network errors, timeouts, 5xx and 429."""
         started = self.clock()
         attempt = 0
+        policy = policy or self.retry
         while True:
             try:
                 return self._once(method, path, body=body, params=params, timeout=timeout)
             except ApiError as error:
-                wait = self.retry_wait(error, attempt, started) if retry else None
+                wait = self.retry_wait(error, attempt, started, policy=policy) if retry else None
                 if wait is None:
                     raise
                 self.notify(
                     f"{_summary(method, path, error)}: trying again in {wait:.1f} s "
-                    f"(attempt {attempt + 2} of at most {self.retry.attempts})"
+                    f"(attempt {attempt + 2} of at most {policy.attempts})"
                 )
             attempt += 1
             self.sleep(wait)

@@ -17,6 +17,7 @@ OUTPUT_NAMES = (
 )  # fmt: skip
 NESTED = ("request", "build")
 SUMMARY_LIMIT = 64 * 1024  # far below GitHub's 1 MiB per step, so a summary is never refused
+LOG_LINE_CHARS = 500
 RESULT_ICONS = {
     "success": "✅", "failure": "❌", "aborted": "🛑", "timed-out": "⏱️",
     "cancelled": "⚠️", "started": "🚀", "dry-run": "📝",
@@ -142,56 +143,95 @@ def write_outputs_file(path: Path, values: dict[str, Any]) -> None:
     path.write_text(text, encoding="utf-8", errors="replace", newline="")
 
 
-def _cell(text: str) -> str:
-    return " ".join(text.replace("|", "\\|").splitlines()) or "-"
+def _cell(text: str, most: int = 300) -> str:
+    """Text for one table cell: one line, pipes escaped, cut to `most` characters."""
+    text = " ".join(text.split())
+    text = text if len(text) <= most else text[: most - 1] + "…"
+    return text.replace("|", "\\|") or "-"
+
+
+def _code(text: str) -> str:
+    """Inline code that no backtick inside the text can close."""
+    if not text:
+        return ""
+    ticks = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _duration(seconds: str) -> str:
+    if not seconds.isdigit():
+        return ""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def _target(outcome: Outcome, values: dict[str, Any]) -> str:
+    """The branch or pull request the API reports, else the request's target in words."""
+    if values["pull-request-id"]:
+        return f"pull request #{values['pull-request-id']}"
+    if values["branch"]:
+        return _code(str(values["branch"]))
+    return outcome.target.split(" at ")[0] if outcome.target else ""
 
 
 def summary_markdown(outcome: Outcome, values: dict[str, Any]) -> str:
-    """A compact job summary; the log tail of a failure in a collapsed block."""
+    """A compact job summary: a table, the API's message, the log tail collapsed, a run link.
+
+    At most SUMMARY_LIMIT bytes: the log tail keeps its newest lines that fit.
+    """
     icon = RESULT_ICONS.get(outcome.result, "")
     sha = str(values["sha"])
-    target = outcome.target or (
-        f"PR #{values['pull-request-id']}" if values["pull-request-id"] else str(values["branch"])
-    )
-    duration = f"{values['duration-seconds']} s" if values["duration-seconds"] else ""
-    build_id = f"`{values['build-id']}`" if values["build-id"] else ""
     rows = [
-        ("Service", f"`{outcome.service}`" if outcome.service else ""),
-        ("Build", build_id),
-        ("Commit", f"`{sha[:7]}`" if sha else ""),
-        ("Branch or pull request", target),
+        ("Service", _code(outcome.service)),
+        ("Build", _code(str(values["build-id"]))),
+        ("Commit", _code(sha[:7])),
+        ("Branch or pull request", _target(outcome, values)),
         ("Status", str(values["status"])),
         ("Result", f"{icon} {outcome.result}".strip()),
-        ("Duration", duration),
-        ("Image", f"`{values['image']}`" if values["image"] else ""),
+        ("Duration", _duration(str(values["duration-seconds"]))),
+        ("Image", _code(str(values["image"]))),
         ("API requests", str(values["api-requests"])),
     ]
-    lines = ["### Northflank build", "", "| | |", "|---|---|"]
-    lines += [f"| {name} | {_cell(value)} |" for name, value in rows]
+    head = ["### Northflank build", "", "| | |", "|---|---|"]
+    head += [f"| {name} | {_cell(value)} |" for name, value in rows]
     if values["message"]:
-        lines += ["", f"> {_cell(str(values['message']))}"]
-    if outcome.log_tail:
-        # A fence longer than any run of backticks in the log, so no log line can close it.
-        longest = max(
-            (len(run) for line in outcome.log_tail for run in re.findall("`+", line)), default=0
-        )
-        fence = "`" * max(3, longest + 1)
-        lines += ["", "<details><summary>Build log (last lines)</summary>", "", fence + "text"]
-        lines += outcome.log_tail
-        lines += [fence, "", "</details>"]
-    if outcome.run_url:
-        lines += ["", f"[This CI run]({outcome.run_url})"]
-    text = "\n".join(lines) + "\n"
-    if len(text.encode("utf-8")) > SUMMARY_LIMIT:
-        return summary_markdown(_shorter(outcome), values)
-    return text
+        head += ["", f"> {_cell(str(values['message']), most=1000)}"]
+    foot = ["", f"[This CI run]({outcome.run_url})"] if outcome.run_url else []
+    used = len("\n".join(head + foot).encode("utf-8")) + 200
+    tail = _log_block(outcome.log_tail, SUMMARY_LIMIT - used)
+    return "\n".join(head + tail + foot) + "\n"
 
 
-def _shorter(outcome: Outcome) -> Outcome:
-    keep = len(outcome.log_tail) // 2
-    tail = outcome.log_tail[-keep:] if keep else []
-    tail = [line[:500] for line in tail]
-    return Outcome(**{**outcome.__dict__, "log_tail": tail})
+def _log_block(lines: list[str], budget: int) -> list[str]:
+    """The log tail in a collapsed block: the newest lines that fit in budget bytes."""
+    kept: list[str] = []
+    for line in reversed([line[:LOG_LINE_CHARS] for line in lines]):
+        budget -= len(line.encode("utf-8")) + 1
+        if budget < 0:
+            break
+        kept.append(line)
+    if not kept:
+        return []
+    kept.reverse()
+    # A fence longer than any run of backticks in the log, so no log line can close it.
+    longest = max((len(run) for line in kept for run in re.findall("`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    title = f"Build log (last {len(kept)} lines)"
+    return [
+        "",
+        f"<details><summary>{title}</summary>",
+        "",
+        fence + "text",
+        *kept,
+        fence,
+        "",
+        "</details>",
+    ]
 
 
 def append_summary(path: Path, text: str) -> None:

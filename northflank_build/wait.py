@@ -5,14 +5,16 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from northflank_build.client import Api
 from northflank_build.console import Console
+from northflank_build.logs import BuildLog
 from northflank_build.schedule import PollState, next_wait
 
-HEARTBEAT = 60.0
+HEARTBEAT = 60.0  # seconds without a change after which a line says the build is still going
 
 
 @dataclass
@@ -32,9 +34,49 @@ def outcome_of(build: dict[str, Any]) -> str:
     return "failure"
 
 
+def elapsed(seconds: float) -> str:
+    """A duration as people read it: 45s, 3m05s, 1h02m."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+@dataclass
+class Progress:
+    """One line per status change with the time waited, and a heartbeat when nothing changes."""
+
+    console: Console
+    start: float
+    status: str = ""
+    last_line: float = field(default=0.0)
+
+    def show(self, build: dict[str, Any], now: float) -> None:
+        status = str(build.get("status"))
+        if status != self.status:
+            self._line(now, status)
+        self.status = status
+        self.beat(now)
+
+    def beat(self, now: float) -> None:
+        """Say that the build is still going when nothing was printed for HEARTBEAT seconds."""
+        if now - self.last_line >= HEARTBEAT:
+            self._line(now, f"still {self.status}")
+
+    def _line(self, now: float, text: str) -> None:
+        self.console.info(f"[{elapsed(now - self.start):>6}] {text}")
+        self.last_line = now
+
+
 @dataclass
 class Poller:
-    """Reads one build until it concludes; `build` always holds the last object read."""
+    """Reads one build until it concludes; `build` always holds the last object read.
+
+    With `log` set the build's log is followed: its new lines are printed after every read, and
+    the progress lines and log lines share one collapsible group.
+    """
 
     api: Api
     project_id: str
@@ -44,16 +86,24 @@ class Poller:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     on_read: Callable[[dict[str, Any]], None] | None = None
+    log: BuildLog | None = None
     history: tuple[float, ...] = ()
     budget_noted: bool = False
 
     def wait(self, timeout: float, fixed_interval: float | None) -> Waited:
+        group: AbstractContextManager[None] = nullcontext()
+        if self.log is not None:
+            group = self.console.group(f"Build log of {self.build.get('id')}")
+        with group:
+            return self._poll(timeout, fixed_interval)
+
+    def _poll(self, timeout: float, fixed_interval: float | None) -> Waited:
         start = self.clock()
         deadline = start + timeout
         self.api.deadline = deadline
-        status = str(self.build.get("status"))
-        last_line = start
-        self.console.info(f"[{0:>5.0f}s] {status}")
+        progress = Progress(self.console, start)
+        progress.show(self.build, start)
+        self._follow()
         while not self.build.get("concluded"):
             now = self.clock()
             if now >= deadline:
@@ -65,22 +115,18 @@ class Poller:
                 fixed=fixed_interval,
                 budget_remaining=rate.remaining,
                 budget_reset_in=rate.seconds_to_reset(now),
-                status=status,
+                status=progress.status,
                 history=self.history,
                 jitter=random.random(),  # noqa: S311 (spreads polls; not a secret)
             )
             wait = next_wait(state)
             self._note_budget(state, wait)
-            self.sleep(wait)
+            self._sleep(wait, progress)
             self.build = self.api.get_build(self.project_id, self.service_id, str(self.build["id"]))
             if self.on_read:
                 self.on_read(self.build)
-            now = self.clock()
-            new_status = str(self.build.get("status"))
-            if new_status != status or now - last_line >= HEARTBEAT:
-                word = new_status if new_status != status else f"still {new_status}"
-                self.console.info(f"[{now - start:>5.0f}s] {word}")
-                status, last_line = new_status, now
+            self._follow()
+            progress.show(self.build, self.clock())
         return Waited(self.build, timed_out=False)
 
     def _note_budget(self, state: PollState, wait: float) -> None:
@@ -93,3 +139,15 @@ class Poller:
             f"in {state.budget_reset_in or 0:.0f} s: polling every {wait:.0f} s or less often, "
             "to keep the last ones for the end"
         )
+
+    def _sleep(self, seconds: float, progress: Progress) -> None:
+        """Sleep, with a heartbeat line whenever one falls due meanwhile (long fixed intervals)."""
+        end = self.clock() + seconds
+        while (now := self.clock()) < end:
+            progress.beat(now)
+            self.sleep(min(end, progress.last_line + HEARTBEAT) - now)
+
+    def _follow(self) -> None:
+        """Print the log's new lines; after the concluding read this prints the last ones."""
+        if self.log is not None:
+            self.log.follow()

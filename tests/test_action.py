@@ -220,7 +220,9 @@ def test_exit_code_follows_the_build(
     assert result.outputs["success"] == success
     assert result.outputs["result"] == ("success" if code == 0 else "failure")
     if code:
-        assert "::error title=Northflank build failed::" in result.stdout
+        assert (
+            f"::error title=Northflank build {result.outputs['build-id']} failed::" in result.stdout
+        )
 
 
 def test_failed_build_passes_when_failure_is_allowed(

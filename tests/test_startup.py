@@ -35,6 +35,8 @@ NOT_FOR_A_TRIGGER = (
     "argparse",
     "northflank_build.emulator",
     "northflank_build.wait",
+    "northflank_build.logs",
+    "northflank_build.schedule",
 )
 
 

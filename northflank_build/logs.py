@@ -1,0 +1,233 @@
+"""Build logs: the tail of a build that did not succeed, or the whole log followed while waiting.
+
+Logs inform and never decide: a log request that fails is a warning, and the outcome is read from
+the build object alone. Every line shown goes through the console, which redacts secrets and keeps
+a log line from being read as a workflow command.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from northflank_build.client import Api
+from northflank_build.console import Console
+from northflank_build.errors import ApiError
+
+TAIL_LINES = 100
+PAGE_LINES = 100  # asked for per page; the API may cap a page lower
+PAGES_PER_POLL = 50
+MAX_LOG_REQUESTS = 300  # per run, so that following a huge log cannot spend the hourly budget
+LOW_BUDGET = 50  # following stops when the token has fewer requests left than this
+MAX_FAILURES = 3  # failed log requests in a row before following stops
+LOOKBACK = timedelta(minutes=1)  # the log is read from a minute before createdAt: clocks differ
+ANNOTATION_LINES = 10
+LINE_CHARS = 500
+FAILURE = re.compile(
+    r"\b(?:error|err!|fail(?:ed|ure|s)?|fatal|panic|exception|traceback|crash(?:ed)?|oomkilled"
+    r"|killed|non-zero)|exit (?:code|status):? *[1-9]",
+    re.IGNORECASE,
+)
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line as the API serves it: its timestamp (ISO 8601 text) and its text."""
+
+    ts: str
+    text: str
+
+
+def plain(text: str) -> str:
+    """A log line without terminal colours, cut to LINE_CHARS: for annotations and summaries."""
+    text = ANSI.sub("", text).rstrip()
+    return text if len(text) <= LINE_CHARS else text[: LINE_CHARS - 1] + "…"
+
+
+def failure_lines(lines: list[str], most: int = ANNOTATION_LINES) -> list[str]:
+    """The last lines that look like the failure (error, failed, a non-zero exit code, ...).
+
+    When none does, the last few lines: a build's last words usually say why it ended.
+    """
+    matching = [line for line in lines if FAILURE.search(ANSI.sub("", line))]
+    chosen = matching[-most:] if matching else lines[-min(most, 5) :]
+    return [plain(line) for line in chosen]
+
+
+class BuildLog:
+    """One build's log read through the API: its tail, or followed page by page while waiting.
+
+    `recent` holds the last TAIL_LINES lines shown, redacted, for the annotation and the summary.
+    """
+
+    def __init__(
+        self, api: Api, project_id: str, service_id: str, build: dict[str, Any], console: Console
+    ) -> None:
+        self.api = api
+        self.project_id = project_id
+        self.service_id = service_id
+        self.console = console
+        self.build_id = str(build.get("id", ""))
+        self.since = _earlier(build.get("createdAt"))
+        self.recent: deque[str] = deque(maxlen=TAIL_LINES)
+        self.requests = 0
+        self.stopped = False
+        self._cursor: str | None = None  # timestamp of the last line shown
+        self._at_cursor = 0  # how many lines shown carry that timestamp
+        self._largest_page = 0
+        self._failures = 0
+
+    def tail(self) -> list[str]:
+        """Print the last lines of the log in a collapsed group and return them, redacted.
+
+        Empty when the log is empty or could not be read (then with a warning).
+        """
+        page = self._read(
+            self._params(direction="backward", lineLimit=str(TAIL_LINES)), following=False
+        )
+        if not page:
+            return []
+        if page[0].ts > page[-1].ts:
+            page.reverse()  # newest first: the order of a backward read is not documented
+        texts = [self.console.redact(line.text) for line in page]
+        with self.console.group(f"Build log of {self.build_id} (last {len(texts)} lines)"):
+            self.console.lines(texts)
+        self.recent.extend(texts)
+        return texts
+
+    def follow(self) -> None:
+        """Print the lines logged since the last call, in order, each exactly once.
+
+        Pages forward from the last line's timestamp; the API's startTime is inclusive and many
+        lines share a timestamp, so the lines already shown at that timestamp are skipped by count.
+        """
+        for _ in range(PAGES_PER_POLL):
+            if self.stopped or not self._budget_left():
+                return
+            params = self._params(direction="forward", lineLimit=str(PAGE_LINES))
+            if self._cursor:
+                params["startTime"] = self._cursor
+            page = self._read(params, following=True)
+            if page is None:
+                return
+            self._largest_page = max(self._largest_page, len(page))
+            fresh = self._fresh(page)
+            if not fresh:
+                self._step_past_full_timestamp(page)
+                return
+            self._show(fresh)
+            if len(page) < self._largest_page:
+                return  # a short page: nothing more was logged yet
+
+    def _fresh(self, page: list[LogLine]) -> list[LogLine]:
+        if self._cursor is None:
+            return page
+        at_cursor = 0
+        while at_cursor < len(page) and page[at_cursor].ts == self._cursor:
+            at_cursor += 1
+        return page[min(at_cursor, self._at_cursor) :]
+
+    def _show(self, lines: list[LogLine]) -> None:
+        texts = [self.console.redact(line.text) for line in lines]
+        self.console.lines(texts)
+        self.recent.extend(texts)
+        for line in lines:
+            if line.ts == self._cursor:
+                self._at_cursor += 1
+            else:
+                self._cursor, self._at_cursor = line.ts, 1
+
+    def _step_past_full_timestamp(self, page: list[LogLine]) -> None:
+        """A full page of lines all at the cursor's timestamp cannot be paged past: step 1 ms on.
+
+        Paging by timestamp cannot reach lines that share one timestamp beyond a page's worth.
+        """
+        full = len(page) >= self._largest_page >= 2
+        if not (full and self._cursor and all(line.ts == self._cursor for line in page)):
+            return
+        later = _later(self._cursor)
+        if later is None:
+            return
+        if len(page) >= PAGE_LINES:
+            self.console.warning(
+                f"more than {len(page)} lines of build {self.build_id} share the timestamp "
+                f"{self._cursor}; lines beyond them may be missing here (see them on Northflank)",
+                title="Northflank build log",
+            )
+        self._cursor, self._at_cursor = later, 0
+
+    def _budget_left(self) -> bool:
+        remaining = self.api.rate.remaining
+        if self.requests < MAX_LOG_REQUESTS and (remaining is None or remaining >= LOW_BUDGET):
+            return True
+        self.stopped = True
+        self.console.info(
+            f"Stopped following the log of build {self.build_id} after {self.requests} requests "
+            "to spare the token's rate limit; the rest of the log is on Northflank"
+        )
+        return False
+
+    def _params(self, **extra: str) -> dict[str, str]:
+        params = {"buildId": self.build_id, "queryType": "range", **extra}
+        if self.since:
+            params["startTime"] = self.since
+        return params
+
+    def _read(self, params: dict[str, str], *, following: bool) -> list[LogLine] | None:
+        """One page of the log; None, after a warning, when the request failed."""
+        self.requests += 1
+        try:
+            items = self.api.build_logs(self.project_id, self.service_id, params)
+        except ApiError as error:
+            self._failures += 1
+            give_up = not error.retryable or self._failures >= MAX_FAILURES
+            if self._failures == 1 or give_up:
+                end = ""
+                if following:
+                    end = "; stopped following it" if give_up else "; trying again at the next poll"
+                self.console.warning(
+                    f"could not read the log of build {self.build_id}: {error.message}"
+                    f"{end} (the log never decides the outcome)",
+                    title="Northflank build log",
+                )
+            self.stopped = self.stopped or give_up
+            return None
+        self._failures = 0
+        return _lines(items, self._cursor or "")
+
+
+def _lines(items: list[dict[str, Any]], previous_ts: str) -> list[LogLine]:
+    """The API's line objects as LogLines; a line without a timestamp takes the one before it."""
+    lines = []
+    for item in items:
+        ts = item.get("ts")
+        previous_ts = ts if isinstance(ts, str) and ts else previous_ts
+        text = item.get("log")
+        lines.append(LogLine(previous_ts, text if isinstance(text, str) else str(text or "")))
+    return lines
+
+
+def _parse(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _format(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _earlier(created_at: Any) -> str | None:
+    moment = _parse(created_at) if isinstance(created_at, str) else None
+    return _format(moment - LOOKBACK) if moment else None
+
+
+def _later(ts: str) -> str | None:
+    moment = _parse(ts)
+    return _format(moment + timedelta(milliseconds=1)) if moment else None
