@@ -65,10 +65,16 @@ class Console:
         self.secrets: list[str] = []
 
     def add_secret(self, value: str) -> None:
-        """Hide value from everything printed from now on."""
+        """Hide value from everything printed from now on, and from the CI's own log."""
         if value and value not in self.secrets:
+            for line in value.splitlines():
+                if line.strip():
+                    self._register_secret(line)
             self.secrets.append(value)
             self.secrets.sort(key=len, reverse=True)
+
+    def _register_secret(self, line: str) -> None:
+        """Tell the CI to mask line; a CI without such a command relies on redact() alone."""
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -115,12 +121,8 @@ class GitHubConsole(Console):
         super().__init__(out, out)
         self.debugging = debug
 
-    def add_secret(self, value: str) -> None:
-        if value and value not in self.secrets:
-            for line in value.splitlines():
-                if line.strip():
-                    self._emit(f"::add-mask::{escape_data(line)}")
-        super().add_secret(value)
+    def _register_secret(self, line: str) -> None:
+        self._emit(f"::add-mask::{escape_data(line)}")
 
     def _command(self, name: str, text: str, title: str) -> None:
         props = f" title={escape_property(self.redact(title))}" if title else ""
@@ -155,12 +157,8 @@ class AzureConsole(Console):
         super().__init__(out, out)
         self.debugging = debug
 
-    def add_secret(self, value: str) -> None:
-        if value and value not in self.secrets:
-            for line in value.splitlines():
-                if line.strip():
-                    self._emit(f"##vso[task.setsecret]{escape_azure_data(line)}")
-        super().add_secret(value)
+    def _register_secret(self, line: str) -> None:
+        self._emit(f"##vso[task.setsecret]{escape_azure_data(line)}")
 
     def _issue(self, kind: str, text: str, title: str) -> None:
         message = f"{title}: {text}" if title else text
