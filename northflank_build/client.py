@@ -115,11 +115,13 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Transport:
-    """Timeouts, retries and the CA bundle: the environment's say in how requests travel."""
+    """Timeouts, retries, CA bundle and proxy: the environment's say in how requests travel."""
 
     read_timeout: float = READ_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     ca_bundle: str | None = None
+    https_proxy: str | None = None
+    no_proxy: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Transport:
@@ -138,7 +140,26 @@ class Transport:
                 break
         # The cap keeps its ratio to the base, so that tests can make every backoff short.
         retry = RetryPolicy(base=base, cap=base * RetryPolicy.cap / RetryPolicy.base)
-        return cls(read_timeout=read, retry=retry, ca_bundle=bundle)
+        proxy = _first(env, "HTTPS_PROXY", "https_proxy")
+        if proxy and "://" not in proxy:
+            proxy = "http://" + proxy
+        no_proxy = _first(env, "NO_PROXY", "no_proxy")
+        return cls(read, retry, bundle, https_proxy=proxy, no_proxy=no_proxy)
+
+    def proxies(self, base_url: str) -> dict[str, str]:
+        """The proxy for base_url: HTTPS only, through a CONNECT tunnel the proxy cannot read.
+
+        Plain http:// (loopback only) never goes through a proxy, which would see the token.
+        """
+        if not self.https_proxy or not base_url.startswith("https://"):
+            return {}
+        if requests.utils.should_bypass_proxies(base_url, no_proxy=self.no_proxy):
+            return {}
+        return {"https": self.https_proxy}
+
+
+def _first(env: Mapping[str, str], *names: str) -> str | None:
+    return next((env[n].strip() for n in names if env.get(n, "").strip()), None)
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -183,10 +204,11 @@ class Api:
         self.rate = RateLimit()
         self.server_offset: float | None = None  # the API's clock minus ours, from Date headers
         self.session = requests.Session()
-        # A proxy or .netrc from the environment must not see the token; which also makes
-        # requests ignore REQUESTS_CA_BUNDLE, so the bundle is set here.
+        # A .netrc would replace the token and an http proxy would read it, so the environment is
+        # not trusted; the CA bundle and an HTTPS tunnel proxy are set here from Transport.
         self.session.trust_env = False
         self.session.verify = self.transport.ca_bundle or True
+        self.session.proxies = self.transport.proxies(self.base_url)
         self.session.headers.update(
             {
                 "Authorization": f"Bearer {token}",

@@ -5,9 +5,11 @@ and secrets never show, not even in debug mode. tests/audit.py searches every ru
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -348,3 +350,87 @@ def test_lone_surrogates_from_the_api_are_printed_and_written(tmp_path: Path) ->
     assert out.read_text(encoding="utf-8") == "status \ufffd unknown\n"
     report.write_github_output(tmp_path / "gh", {"message": "a \udc80 b"})
     assert parse_output_file((tmp_path / "gh").read_text(encoding="utf-8")) == {"message": "a ? b"}
+
+
+class TunnelProxy:
+    """An HTTP proxy on 127.0.0.1 that only tunnels (CONNECT), recording what it was asked."""
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(4096)
+            if not chunk:
+                client.close()
+                return
+            head += chunk
+        self.requests.append(head)
+        method, target = head.split(b" ")[:2]
+        if method != b"CONNECT":
+            client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            client.close()
+            return
+        host, port = target.decode().rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_an_https_proxy_tunnels_and_never_sees_the_token(
+    tmp_path: Path, tls_emulator: Emulator, certificate: tuple[Path, Path]
+) -> None:
+    proxy = TunnelProxy()
+    try:
+        bundle = {"REQUESTS_CA_BUNDLE": str(certificate[0]), "HTTPS_PROXY": proxy.url}
+        (tmp_path / "proxied").mkdir()
+        result = action(tmp_path / "proxied", tls_emulator.url, bundle)
+        assert result.code == 0, result.text
+        host = tls_emulator.url.removeprefix("https://").encode()
+        assert proxy.requests, "the proxy was not used"
+        assert all(r.startswith(b"CONNECT " + host + b" ") for r in proxy.requests)
+        assert not any(TOKEN.encode() in r for r in proxy.requests)
+
+        seen = len(proxy.requests)
+        (tmp_path / "bypassed").mkdir()
+        bypassed = action(
+            tmp_path / "bypassed", tls_emulator.url, {**bundle, "NO_PROXY": "127.0.0.1"}
+        )
+        assert bypassed.code == 0, bypassed.text
+        assert len(proxy.requests) == seen, "NO_PROXY was not honoured"
+    finally:
+        proxy.close()
+
+
+def test_plain_http_never_goes_through_a_proxy(tmp_path: Path, emulator: Emulator) -> None:
+    proxy = TunnelProxy()
+    try:
+        result = action(tmp_path, emulator.url, {"HTTPS_PROXY": proxy.url, "HTTP_PROXY": proxy.url})
+        assert result.code == 0, result.text
+        assert proxy.requests == []
+    finally:
+        proxy.close()
