@@ -1,8 +1,6 @@
 #!/usr/bin/env python3
 """Entry point of the Docker action and of `python entrypoint.py`: the northflank-build command."""
 
-import sys
-
 from northflank_build.cancel import Signals
 
 if __name__ == "__main__":
@@ -10,6 +8,6 @@ if __name__ == "__main__":
     signals = Signals()
     signals.install()
 
-    from northflank_build.cli import main
+    from northflank_build.cli import exit_now, main
 
-    sys.exit(main(signals=signals))
+    exit_now(main(signals=signals))

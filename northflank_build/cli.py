@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from northflank_build.cancel import (
     ANSWER_GRACE,
@@ -59,7 +59,6 @@ class Run:
         self.api: Any = None
         self.request: StartRequest | None = None
         self.build: dict[str, Any] | None = None
-        self.written_outputs: set[str] = set()
         self.starting: Pending[dict[str, Any]] | None = None
         self.aborted = False
         self.log_tail: list[str] = []
@@ -93,9 +92,8 @@ class Run:
         settings = self.settings = parse_settings(inputs, self.env, token_hint=self._token_hint())
         for secret in settings.secrets():
             self.console.add_secret(secret)
-        from northflank_build.client import Api, Transport
-
         check_overrides(settings)
+        from northflank_build.client import Api, Transport
         from northflank_build.interruptible import send_from_worker_threads
 
         self.api = Api(
@@ -450,3 +448,20 @@ def main(argv: Sequence[str] | None = None, signals: Signals | None = None) -> i
         code = error.exit_code
     run.console.debug(f"finished in {time.monotonic() - started:.2f}s with exit code {code}")
     return code
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit with code at once: flush what was printed, then skip the interpreter's teardown.
+
+    Every file the program writes is closed by then; the teardown only costs a trigger-only run
+    about a tenth of its time.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+def command() -> NoReturn:
+    """The installed `northflank-build` command."""
+    exit_now(main())
