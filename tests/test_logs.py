@@ -182,3 +182,14 @@ def test_secrets_in_the_build_log_are_hidden_everywhere(
     assert any("(***)" in line for line in tail)
     for text in (result.shown, result.summary, result.outputs_text):
         assert secret not in text
+
+
+def test_a_failing_log_endpoint_gets_a_few_tries_not_a_reads_full_budget(
+    tmp_path: Path, make_emulator: MakeEmulator
+) -> None:
+    """Logs never decide the result, so they must not hold a failed build's report back."""
+    emulator = make_emulator()
+    emulator.add_faults("GET logs", ["status:500"] * 20)
+    result = action(tmp_path, emulator, "api-fails")
+    assert result.code == 1, result.text
+    assert len(log_requests(emulator)) == 3
