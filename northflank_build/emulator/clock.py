@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 
 class Clock:
-    """Maps time.monotonic() readings onto wall-clock epoch milliseconds, fixed at creation."""
+    """Maps monotonic readings onto wall-clock epoch milliseconds, fixed at creation.
 
-    def __init__(self) -> None:
-        self._mono0 = time.monotonic()
-        self._wall0 = time.time()
+    Both sources can be replaced, e.g. by a virtual clock that tests share with the client.
+    """
+
+    def __init__(
+        self,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._monotonic = monotonic
+        self._mono0 = monotonic()
+        self._wall0 = wall()
 
     def now(self) -> float:
-        """The current time.monotonic() reading."""
-        return time.monotonic()
+        """The current monotonic reading."""
+        return self._monotonic()
+
+    def wall(self) -> float:
+        """The current Unix time, on this clock."""
+        return self._wall0 + (self._monotonic() - self._mono0)
 
     def ms(self, mono: float) -> int:
         """Wall-clock epoch milliseconds of a monotonic reading."""

@@ -37,10 +37,10 @@ HTML_PAGE = (
 class Emulator:
     """A local Northflank API; start() serves it on a daemon thread until stop()."""
 
-    def __init__(self, config: EmulatorConfig | None = None) -> None:
+    def __init__(self, config: EmulatorConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config if config is not None else EmulatorConfig()
         self._lock = threading.Lock()
-        self._world = World(self.config, Clock())
+        self._world = World(self.config, clock or Clock())
         self._api = Api(self._world)
         self._faults = FaultPlan()
         self._requests: list[RecordedRequest] = []
@@ -272,6 +272,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, on the emulator's clock (the client reads the API's clock from it)."""
+        clock = self.server.emulator._world.clock
+        return super().date_time_string(clock.wall() if timestamp is None else timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the request log is emu.requests and GET /_emulator/requests."""
