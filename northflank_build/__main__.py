@@ -1,6 +1,6 @@
 """`python -m northflank_build`."""
 
-from northflank_build.cancel import Signals
+from northflank_build.signals import Signals
 
 # Before the other imports, so that a signal meanwhile is handled.
 signals = Signals()

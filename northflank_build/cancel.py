@@ -1,189 +1,167 @@
-"""Cancellation: signals, a start request that survives them, and the build a lost answer hides.
+"""The cancellation path: what a run does after SIGINT or SIGTERM, within CANCEL_BUDGET.
 
-The program is PID 1 in the container, where SIGTERM is ignored unless handled, and GitHub sends
-SIGINT, then SIGTERM 7.5 s later, then kills. Requests are sent from worker threads and sleeps are
-interruptible, so that a signal is handled at once; the cancel's requests end within
-CANCEL_BUDGET of the signal.
+With abort-on-cancel the build this run started is aborted, and the outcome says how it ended.
+When the signal came while the start request was in flight, its build is first learnt: from the
+answer, if it comes within ANSWER_GRACE, else from the service's builds (start.py's rule for "the
+build this run started", accepted only when exactly one build fits: aborting a build someone else
+started would be worse than leaving ours). Every request here is tried once, with the time left.
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
-from types import FrameType
-from typing import Any, Generic, TypeVar, cast
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from northflank_build.errors import ApiError, Interrupted
+from northflank_build.client import ONCE, Api, Limits, ServiceRef
+from northflank_build.console import Console
+from northflank_build.errors import ApiError
+from northflank_build.model import Build
+from northflank_build.signals import Pending, exit_code
+from northflank_build.start import builds_of_request
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
 CANCEL_BUDGET = 2.5  # seconds from the signal to the end of the last request (abort included)
 ANSWER_GRACE = 1.0  # seconds a start request in flight is given to answer after the signal
 LIST_TIMEOUT = 0.7  # seconds for the list of builds that finds a build whose answer was lost
-CLOCK_SKEW = 5.0  # seconds the API's clock may be behind ours when matching a lost build
-WAIT_STEP = 0.01  # seconds between looks at a worker thread's result while waiting for it
-T = TypeVar("T")
+MIN_REQUEST = 0.2  # seconds: the shortest timeout worth giving a request
 
 
-def exit_code(signum: int) -> int:
-    """130 for SIGINT, 143 for SIGTERM: 128 plus the signal number, as shells report it."""
-    return 128 + signum
+@dataclass(frozen=True)
+class Cancelled:
+    """How the run ends after a signal: its result, exit code and the build as last known."""
+
+    result: str
+    code: int
+    build: Build | None
 
 
-class Signals:
-    """SIGINT and SIGTERM become Interrupted, raised only where the program waits.
+@dataclass(frozen=True)
+class Cancel:
+    """What the cancellation path needs: the API, the service, and the user's choice."""
 
-    Raised anywhere else, the exception could be swallowed by a destructor or turned into another
-    error by an import; so the handler raises only inside `interruptible()` blocks (sleeps, and
-    waits for a request sent from a worker thread), and a signal received elsewhere is raised
-    when the next such block begins. A second signal exits at once.
-    """
+    api: Api
+    service: ServiceRef
+    console: Console
+    abort: bool  # abort-on-cancel
+    signum: int
+    at: float  # time.monotonic() of the signal
 
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.at: float | None = None  # time.monotonic() of the first signal
-        self._waiting = False
-        self._settled = False  # Interrupted was raised, or the run is ending: never raise again
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
 
-    def install(self) -> None:
-        for signum in SIGNALS:
-            signal.signal(signum, self._handle)
+    def left(self) -> float:
+        """Seconds left of the budget."""
+        return self.at + CANCEL_BUDGET - time.monotonic()
 
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is not None:
-            os._exit(exit_code(signum))
-        self.received, self.at = signum, time.monotonic()
-        if self._waiting:
-            self.check()
+    def limits(self, most: float | None = None) -> Limits:
+        """One attempt, within the time left (and at most `most` seconds)."""
+        left = self.left() if most is None else min(most, self.left())
+        return Limits(retry=ONCE, timeout=max(MIN_REQUEST, left))
 
-    def check(self) -> None:
-        """Raise Interrupted for a signal received so far, unless it was raised already."""
-        if self.received is not None and not self._settled:
-            self._settled = True
-            raise Interrupted(self.received)
-
-    def disarm(self) -> None:
-        """From now on a first signal is only recorded; a second one still exits at once."""
-        self._settled = True
-
-    @contextmanager
-    def interruptible(self) -> Iterator[None]:
-        """A block that a signal ends with Interrupted: it should only wait."""
-        self._waiting = True
+    def during_start(
+        self, starting: Pending[Build], body: dict[str, Any], sent_at: float, target: str
+    ) -> Cancelled:
+        """The build of a start request in flight, learnt and then handled as after_start does."""
         try:
-            self.check()
-            yield
-        finally:
-            self._waiting = False
+            build = starting.result_within(max(0.0, min(ANSWER_GRACE, self.left())))
+        except ApiError as error:
+            self.console.error(
+                f"interrupted by {self.name}; the start request failed: {error.message}",
+                title="Cancelled",
+            )
+            return Cancelled("cancelled", exit_code(self.signum), None)
+        if build is None:
+            build = self._find_lost(body, sent_at, target)
+            if build is None:
+                return Cancelled("cancelled", exit_code(self.signum), None)
+        return self.after_start(build)
 
-    @contextmanager
-    def deferred(self) -> Iterator[None]:
-        """A block that no signal cuts short; one received meanwhile is raised when it ends."""
-        settled, self._settled = self._settled, True
+    def _find_lost(self, body: dict[str, Any], sent_at: float, target: str) -> Build | None:
         try:
-            yield
-        finally:
-            self._settled = settled
-        self.check()
+            found = builds_of_request(
+                self.api, self.service, body, sent_at, self.limits(LIST_TIMEOUT)
+            )
+        except ApiError as error:
+            how = f"the list of builds could not be read: {error.message}"
+        else:
+            if len(found) == 1:
+                self.console.info(
+                    f"The start request had no answer yet; build {found[0].id} is the one build "
+                    "of this target created since the request was sent"
+                )
+                return found[0]
+            ids = ", ".join(b.id for b in found)
+            how = (
+                f"{len(found)} builds of this target started meanwhile ({ids})"
+                if found
+                else "no build of this target has appeared yet"
+            )
+        self.console.error(
+            f"interrupted by {self.name} before the start request was answered, and {how}: a "
+            f"build of {self.service.service_id} ({target}) may still start; check the "
+            "service's builds on Northflank",
+            title="Cancelled",
+        )
+        return None
 
-    def sleep(self, seconds: float) -> None:
-        """time.sleep, ended early by a signal."""
-        with self.interruptible():
-            time.sleep(seconds)
+    def after_start(self, build: Build) -> Cancelled:
+        """Abort the build with abort-on-cancel, and say how it ended."""
+        code = exit_code(self.signum)
+        if build.concluded:
+            result = build.outcome  # it ended before the signal: say how
+        elif self.abort:
+            build, result = self._abort(build)
+        else:
+            self.console.info(
+                f"Build {build.id} goes on running on Northflank (abort-on-cancel is false)"
+            )
+            result = "cancelled"
+        self.console.error(
+            f"interrupted by {self.name}; build {build.id}: {result}", title="Cancelled"
+        )
+        return Cancelled(result, code, build)
 
-    def call(self, work: Callable[[], T]) -> T:
-        """work() on a worker thread, waited for interruptibly; run as is off the main thread."""
-        if threading.current_thread() is not threading.main_thread():
-            return work()  # only the main thread receives signals
-        return Pending(self, work).result()
+    def _abort(self, build: Build) -> tuple[Build, str]:
+        # The abort goes first: nothing printed may stand between the signal and it.
+        aborted = abort_build(self.api, self.service, build, self.limits(), self.console.warning)
+        if aborted is not None:
+            self.console.info(
+                f"Aborted build {build.id} on Northflank ({self.name}, abort-on-cancel)"
+            )
+            return aborted, "aborted"
+        return self._read_after_failed_abort(build)
 
-    def deadline(self) -> float:
-        """The monotonic time by which the cancel's requests must be done."""
-        return (self.at if self.at is not None else time.monotonic()) + CANCEL_BUDGET
-
-
-class Pending(Generic[T]):
-    """Work running on a worker thread; the main thread waits for it without being stuck in it.
-
-    When a signal interrupts the wait the work goes on, and its result can still be collected:
-    so a start request cut short by a signal still tells which build it created.
-    """
-
-    def __init__(self, signals: Signals, work: Callable[[], T]) -> None:
-        self.signals = signals
-        self.started_at = time.time()
-        self._finished = False
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        thread = threading.Thread(target=self._run, args=(work,), name="request", daemon=True)
-        thread.start()
-
-    def _run(self, work: Callable[[], T]) -> None:
+    def _read_after_failed_abort(self, build: Build) -> tuple[Build, str]:
+        """The build's own result when it concluded before the abort arrived, else cancelled."""
+        if self.left() <= 0.1:
+            return build, "cancelled"
         try:
-            self._value = work()
-        except BaseException as error:  # handed to the waiting thread, which reports it
-            self._error = error
-        finally:
-            self._finished = True
-
-    def result(self) -> T:
-        """The work's value, or its error raised; Interrupted when a signal comes first."""
-        with self.signals.interruptible():
-            while not self._finished:
-                time.sleep(WAIT_STEP)
-        return self._outcome()
-
-    def result_within(self, seconds: float) -> T | None:
-        """The work's value, or None when it has not finished within seconds (not interruptible)."""
-        end = time.monotonic() + seconds
-        while not self._finished and time.monotonic() < end:
-            time.sleep(WAIT_STEP)
-        return self._outcome() if self._finished else None
-
-    def _outcome(self) -> T:
-        if self._error is not None:
-            raise self._error
-        return cast(T, self._value)
+            latest = self.api.get_build(self.service, build.id, self.limits())
+        except ApiError:
+            return build, "cancelled"
+        if not latest.concluded:
+            return latest, "cancelled"
+        self.console.info(f"Build {build.id} had already concluded: {latest.status}")
+        return latest, latest.outcome
 
 
-def find_lost_build(
-    list_builds: Callable[[], list[dict[str, Any]]], body: dict[str, Any], sent_at: float
-) -> tuple[dict[str, Any] | None, str]:
-    """The build a start request created although its answer never came, and how it was found.
+def interrupted_before_start(console: Console, signum: int) -> Cancelled:
+    """A signal before the start request was sent: nothing to abort."""
+    name = signal.Signals(signum).name
+    console.error(f"interrupted by {name} before a build was started", title="Cancelled")
+    return Cancelled("cancelled", exit_code(signum), None)
 
-    Only a build of the same target created after the request was sent counts, and only when it is
-    the one such build: aborting a build someone else started would be worse than leaving ours.
-    """
+
+def abort_build(
+    api: Api, service: ServiceRef, build: Build, limits: Limits, warn: Callable[[str], None]
+) -> Build | None:
+    """Abort the build: the build as it stands then, or None (after a warning) when it failed."""
     try:
-        builds = list_builds()
+        api.abort_build(service, build.id, limits)
     except ApiError as error:
-        return None, f"the list of builds could not be read: {error.message}"
-    candidates = [b for b in builds if _same_target(b, body) and _created_after(b, sent_at)]
-    if len(candidates) == 1:
-        return candidates[0], "is the one build of this target created since the request was sent"
-    if candidates:
-        ids = ", ".join(str(b.get("id")) for b in candidates)
-        return None, f"{len(candidates)} builds of this target started meanwhile ({ids})"
-    return None, "no build of this target has appeared yet"
-
-
-def _same_target(build: dict[str, Any], body: dict[str, Any]) -> bool:
-    fields = (("sha", "sha"), ("branch", "branch"), ("pullRequestId", "pullRequestId"))
-    return all(
-        str(build.get(key)).lower() == str(body[wanted]).lower()
-        for wanted, key in fields
-        if wanted in body
-    )
-
-
-def _created_after(build: dict[str, Any], sent_at: float) -> bool:
-    created = build.get("createdAt")
-    try:
-        moment = datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return False
-    return moment >= sent_at - CLOCK_SKEW
+        warn(f"could not abort build {build.id}: {error.message}")
+        return None
+    return build.aborted()

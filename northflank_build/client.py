@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote as quote_segment
 from urllib.parse import urlsplit
 
@@ -26,7 +26,17 @@ import urllib3
 
 from northflank_build import __version__
 from northflank_build.errors import ApiError, InputError
+from northflank_build.model import (
+    Build,
+    LogLine,
+    Malformed,
+    Service,
+    parse_builds,
+    parse_log_lines,
+)
 from northflank_build.routes import service_path
+
+T = TypeVar("T")
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
@@ -125,12 +135,11 @@ class Transport:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Transport:
-        """NORTHFLANK_READ_TIMEOUT, NORTHFLANK_RETRY_BASE (for tests) and REQUESTS_CA_BUNDLE.
+        """NORTHFLANK_READ_TIMEOUT, REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) and HTTPS_PROXY.
 
         Raises InputError naming the variable when one is not usable.
         """
         read = _seconds(env, "NORTHFLANK_READ_TIMEOUT", READ_TIMEOUT, 0.05, 600)
-        base = _seconds(env, "NORTHFLANK_RETRY_BASE", RetryPolicy.base, 0.0, 60)
         bundle = None
         for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
             if env.get(name, "").strip():
@@ -138,13 +147,11 @@ class Transport:
                 if not Path(bundle).exists():
                     raise InputError(name, f"CA bundle {bundle} does not exist")
                 break
-        # The cap keeps its ratio to the base, so that tests can make every backoff short.
-        retry = RetryPolicy(base=base, cap=base * RetryPolicy.cap / RetryPolicy.base)
         proxy = _first(env, "HTTPS_PROXY", "https_proxy")
         if proxy and "://" not in proxy:
             proxy = "http://" + proxy
         no_proxy = _first(env, "NO_PROXY", "no_proxy")
-        return cls(read, retry, bundle, https_proxy=proxy, no_proxy=no_proxy)
+        return cls(read, RetryPolicy(), bundle, https_proxy=proxy, no_proxy=no_proxy)
 
     def proxies(self, base_url: str) -> dict[str, str]:
         """The proxy for base_url: HTTPS only, through a CONNECT tunnel the proxy cannot read.
@@ -172,8 +179,38 @@ def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high
     return value
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How long one call may take and how often it is tried: given per call, never stored.
+
+    deadline is a clock() reading past which no attempt is begun and no answer waited for;
+    timeout is the most seconds one answer may take (the transport's read timeout otherwise).
+    """
+
+    deadline: float | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float | None = None
+
+
+ONCE = RetryPolicy(attempts=1)
+# Logs never decide the result, so they are not worth a long wait: a few quick attempts.
+LOG_RETRY = RetryPolicy(attempts=3, budget=LOG_RETRY_BUDGET)
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """The service a request is about; IDs are checked by the settings, so none alters a path."""
+
+    project_id: str
+    service_id: str
+
+
 class Api:
-    """The Northflank API for one token and one service."""
+    """The Northflank API for one token: its answers parsed into the values of model.py.
+
+    It holds the connection and what it learns from answers (requests made, the rate limit, the
+    API's clock); every limit on a call is passed to that call.
+    """
 
     def __init__(
         self,
@@ -182,7 +219,6 @@ class Api:
         *,
         team_id: str | None = None,
         transport: Transport | None = None,
-        deadline: float | None = None,
         notify: Callable[[str], None] | None = None,
         debug: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -190,11 +226,8 @@ class Api:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.host = urlsplit(self.base_url).netloc
         self.team_id = team_id
         self.transport = transport or Transport()
-        self.retry = self.transport.retry
-        self.deadline = deadline
         self.notify = notify or (lambda text: None)
         self.debug = debug or (lambda text: None)
         self.clock = clock
@@ -217,85 +250,94 @@ class Api:
             }
         )
 
+    def limits(self, deadline: float | None = None, retry: RetryPolicy | None = None) -> Limits:
+        """Limits with the transport's retry policy unless another is given."""
+        return Limits(deadline, retry or self.transport.retry)
+
+    def api_time(self, wall: float) -> float | None:
+        """Our Unix time `wall` on the API's clock, or None when no answer has told its clock."""
+        return None if self.server_offset is None else wall + self.server_offset
+
     # -- endpoints ---------------------------------------------------------------------------
 
-    def path(self, project_id: str, service_id: str) -> str:
-        return service_path(project_id, service_id, self.team_id)
+    def path(self, service: ServiceRef) -> str:
+        return service_path(service.project_id, service.service_id, self.team_id)
 
-    def get_service(self, project_id: str, service_id: str) -> dict[str, Any]:
-        return self._data("GET", self.path(project_id, service_id))
+    def get_service(self, service: ServiceRef, limits: Limits) -> Service:
+        path = self.path(service)
+        return self._parsed("GET", path, Service.parse, self._data("GET", path, limits))
 
-    def start_build(self, project_id: str, service_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def start_build(self, service: ServiceRef, body: dict[str, Any], limits: Limits) -> Build:
         """One start request, never retried here: see start.py for what is safe."""
-        path = self.path(project_id, service_id) + "/build"
-        return self._data("POST", path, body=body, retry=False)
+        path = self.path(service) + "/build"
+        data = self._data("POST", path, replace(limits, retry=ONCE), body=body)
+        return self._parsed("POST", path, Build.parse, data)
 
-    def get_build(self, project_id: str, service_id: str, build_id: str) -> dict[str, Any]:
-        return self._data("GET", f"{self.path(project_id, service_id)}/build/{quote(build_id)}")
+    def get_build(self, service: ServiceRef, build_id: str, limits: Limits) -> Build:
+        path = f"{self.path(service)}/build/{quote(build_id)}"
+        return self._parsed("GET", path, Build.parse, self._data("GET", path, limits))
 
-    def list_builds(
-        self, project_id: str, service_id: str, per_page: int = 20, timeout: float | None = None
-    ) -> list[dict[str, Any]]:
-        path = self.path(project_id, service_id) + "/build"
-        data = self._data("GET", path, params={"per_page": str(per_page)}, timeout=timeout)
-        builds = data.get("builds", [])
-        return [b for b in builds if isinstance(b, dict)] if isinstance(builds, list) else []
+    def list_builds(self, service: ServiceRef, limits: Limits, per_page: int = 20) -> list[Build]:
+        """The service's builds on one page; an entry that is not a build is left out."""
+        path = self.path(service) + "/build"
+        data = self._data("GET", path, limits, params={"per_page": str(per_page)})
+        return parse_builds(data.get("builds"))
 
-    def abort_build(
-        self, project_id: str, service_id: str, build_id: str, timeout: float = 2.0
-    ) -> None:
-        path = f"{self.path(project_id, service_id)}/build/{quote(build_id)}"
-        self._data("DELETE", path, retry=False, timeout=timeout)
+    def abort_build(self, service: ServiceRef, build_id: str, limits: Limits) -> None:
+        path = f"{self.path(service)}/build/{quote(build_id)}"
+        self._data("DELETE", path, replace(limits, retry=ONCE))
 
     def build_logs(
-        self, project_id: str, service_id: str, params: dict[str, str]
-    ) -> list[dict[str, Any]]:
-        path = self.path(project_id, service_id) + "/build-logs"
-        # Logs never decide the result, so they are not worth a long wait: a few quick attempts.
-        policy = replace(self.retry, attempts=min(self.retry.attempts, 3), budget=LOG_RETRY_BUDGET)
-        data = self._send("GET", path, params=params, policy=policy)
+        self, service: ServiceRef, params: dict[str, str], limits: Limits
+    ) -> list[LogLine]:
+        path = self.path(service) + "/build-logs"
+        data = self._send("GET", path, replace(limits, retry=LOG_RETRY), params=params)
         lines = data.get("data")
-        return [line for line in lines if isinstance(line, dict)] if isinstance(lines, list) else []
+        return parse_log_lines(lines) if isinstance(lines, list) else []
 
     # -- retries -----------------------------------------------------------------------------
 
     def retry_wait(
-        self,
-        error: ApiError,
-        attempt: int,
-        started: float,
-        least: float = 0.0,
-        policy: RetryPolicy | None = None,
+        self, error: ApiError, attempt: int, started: float, limits: Limits, least: float = 0.0
     ) -> float | None:
         """Seconds to wait before attempt + 1 of a call begun at `started`, or None to give up.
 
         The wait is at least `least`, honours Retry-After (or the rate-limit reset of a 429), and
-        never ends past the call's time budget or the deadline.
+        never ends past the policy's time budget or the deadline.
         """
-        policy = policy or self.retry
+        policy = limits.retry
         if not error.retryable or attempt + 1 >= policy.attempts:
             return None
         wait = max(policy.backoff(attempt), error.retry_after or 0.0, least)
         end = started + policy.budget
-        if self.deadline is not None:
-            end = min(end, self.deadline)
+        if limits.deadline is not None:
+            end = min(end, limits.deadline)
         if self.clock() + wait >= end:
             return None
         return wait
 
     # -- transport ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _parsed(method: str, path: str, parse: Callable[[Any], T], data: Any) -> T:
+        try:
+            return parse(data)
+        except Malformed as error:
+            hint = "Northflank answered in a form this program does not know"
+            if method == "POST":
+                hint += "; the build may have started: check the service's builds on Northflank"
+            raise ApiError(f"{method} {path} answered: {error}", status=200, hint=hint) from None
+
     def _data(
         self,
         method: str,
         path: str,
+        limits: Limits,
         *,
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
-        retry: bool = True,
-        timeout: float | None = None,
     ) -> dict[str, Any]:
-        answer = self._send(method, path, body=body, params=params, retry=retry, timeout=timeout)
+        answer = self._send(method, path, limits, body=body, params=params)
         data = answer.get("data")
         if not isinstance(data, dict):
             raise ApiError(
@@ -307,35 +349,32 @@ class Api:
         self,
         method: str,
         path: str,
+        limits: Limits,
         *,
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
-        retry: bool = True,
-        timeout: float | None = None,
-        policy: RetryPolicy | None = None,
     ) -> dict[str, Any]:
-        """The decoded answer; reads are retried on network errors, timeouts, 5xx and 429."""
+        """The decoded answer; retried on network errors, timeouts, 5xx and 429 as limits allow."""
         started = self.clock()
         attempt = 0
-        policy = policy or self.retry
         while True:
             try:
-                return self._once(method, path, body=body, params=params, timeout=timeout)
+                return self._once(method, path, body=body, params=params, limits=limits)
             except ApiError as error:
-                wait = self.retry_wait(error, attempt, started, policy=policy) if retry else None
+                wait = self.retry_wait(error, attempt, started, limits)
                 if wait is None:
                     raise
                 self.notify(
                     f"{_summary(method, path, error)}: trying again in {wait:.1f} s "
-                    f"(attempt {attempt + 2} of at most {policy.attempts})"
+                    f"(attempt {attempt + 2} of at most {limits.retry.attempts})"
                 )
             attempt += 1
             self.sleep(wait)
 
-    def _timeout(self, timeout: float | None) -> tuple[float, float]:
-        read = timeout if timeout is not None else self.transport.read_timeout
-        if self.deadline is not None:
-            read = max(min(1.0, read), min(read, self.deadline - self.clock()))
+    def _timeout(self, limits: Limits) -> tuple[float, float]:
+        read = limits.timeout if limits.timeout is not None else self.transport.read_timeout
+        if limits.deadline is not None:
+            read = max(min(1.0, read), min(read, limits.deadline - self.clock()))
         return (min(CONNECT_TIMEOUT, read), read)
 
     def _once(
@@ -345,10 +384,10 @@ class Api:
         *,
         body: dict[str, Any] | None,
         params: dict[str, str] | None,
-        timeout: float | None,
+        limits: Limits,
     ) -> dict[str, Any]:
         self.requests_made += 1
-        limits = self._timeout(timeout)
+        timeouts = self._timeout(limits)
         began = self.clock()
         try:
             response = self.session.request(
@@ -356,12 +395,12 @@ class Api:
                 self.base_url + path,
                 json=body,
                 params=params,
-                timeout=limits,
+                timeout=timeouts,
                 allow_redirects=False,
             )
         except requests.exceptions.RequestException as error:
-            self.debug(f"{method} {path}: {_reason(error, limits)}")
-            raise _unreachable(method, path, error, limits) from None
+            self.debug(f"{method} {path}: {_reason(error, timeouts)}")
+            raise _unreachable(method, path, error, timeouts) from None
         self.rate.update(response.headers, self.clock(), self.wall())
         self._note_server_time(response.headers.get("Date"))
         self.debug(

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from northflank_build.report import as_text, dotenv_name
+from northflank_build.inputs import variable_name
+from northflank_build.report import as_text
 
 COMMAND_PREFIXES = ("::", "##")
 # GitHub's runner also reads the old `##[command]` form, and Azure's agent `##vso[`, anywhere in
@@ -81,6 +82,16 @@ class Console:
             text = text.replace(secret, "***")
         return text
 
+    def redact_value(self, value: Any) -> Any:
+        """The value with every secret hidden, in every string it holds (keys too)."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {self.redact_value(k): self.redact_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.redact_value(item) for item in value]
+        return value
+
     def _emit(self, text: str, stream: TextIO | None = None) -> None:
         stream = stream or self.out
         stream.write(printable(text) + "\n")
@@ -114,12 +125,11 @@ class Console:
 
 
 class GitHubConsole(Console):
-    """GitHub Actions: masks, annotations and groups as workflow commands."""
+    """GitHub Actions: masks, annotations and groups as workflow commands, all on one stream."""
 
-    def __init__(self, out: TextIO | None = None, debug: bool = False) -> None:
+    def __init__(self, out: TextIO | None = None) -> None:
         out = out or sys.stdout
         super().__init__(out, out)
-        self.debugging = debug
 
     def _register_secret(self, line: str) -> None:
         self._emit(f"::add-mask::{escape_data(line)}")
@@ -187,16 +197,19 @@ class AzureConsole(Console):
         """Each output as an output variable, NORTHFLANK_BUILD_ID etc., read as
         $(<step name>.NORTHFLANK_BUILD_ID) in later steps."""
         for name, value in values.items():
-            variable = escape_azure_property(dotenv_name(name))
+            variable = escape_azure_property(variable_name(name))
             data = escape_azure_data(self.redact(as_text(value)))
             self._emit(f"##vso[task.setvariable variable={variable};isoutput=true]{data}")
 
 
-def for_environment(env: Mapping[str, str], *, quiet_stdout: bool = False) -> Console:
-    """The console that suits the CI described by env; with quiet_stdout, stdout stays empty."""
-    out = sys.stderr if quiet_stdout else sys.stdout
+def for_environment(
+    env: Mapping[str, str], *, stdout: TextIO, stderr: TextIO, quiet: bool = False
+) -> Console:
+    """The console that suits the CI described by env; with quiet, stdout is left to the
+    program's own JSON and everything else goes to stderr."""
+    out = stderr if quiet else stdout
     if env.get("GITHUB_ACTIONS") == "true":
-        return GitHubConsole(out, debug=env.get("RUNNER_DEBUG") == "1")
+        return GitHubConsole(out)
     if env.get("TF_BUILD", "").strip().lower() == "true":
         return AzureConsole(out, debug=env.get("SYSTEM_DEBUG", "").strip().lower() == "true")
-    return Console(out=out)
+    return Console(out=out, err=stderr)

@@ -1,7 +1,6 @@
-"""What is written from action.yml: `python -m northflank_build.docs`.
+"""README.md's input and output tables, written from action.yml: `python -m northflank_build.docs`.
 
-README.md's input and output tables, between marker comments, and northflank_build/action.json,
-the copy of the inputs and outputs a run reads. `--check` exits 1 when either is out of date.
+The tables sit between marker comments; `--check` exits 1 when they are out of date.
 """
 
 from __future__ import annotations
@@ -10,12 +9,11 @@ import sys
 from pathlib import Path
 
 from northflank_build.inputs import (
-    ACTION_COPY,
-    action_copy_text,
     env_names,
     input_specs,
     load_action,
     output_specs,
+    variable_name,
 )
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -41,8 +39,8 @@ def inputs_table() -> str:
 def outputs_table() -> str:
     lines = ["| output | dotenv name | description |", "|---|---|---|"]
     for spec in output_specs(load_action()):
-        dotenv = "NORTHFLANK_" + spec.name.upper().replace("-", "_")
-        lines.append(f"| `{spec.name}` | `{dotenv}` | {_cell(spec.description)} |")
+        name, description = spec.name, _cell(spec.description)
+        lines.append(f"| `{name}` | `{variable_name(name)}` | {description} |")
     return "\n".join(lines)
 
 
@@ -62,18 +60,13 @@ def render(text: str) -> str:
 
 def main(argv: list[str]) -> int:
     readme = README.read_text(encoding="utf-8")
-    copy = ACTION_COPY.read_text(encoding="utf-8") if ACTION_COPY.is_file() else ""
-    wanted = {
-        README: (readme, render(readme)),
-        ACTION_COPY: (copy, action_copy_text(load_action())),
-    }
-    stale = [path for path, (current, text) in wanted.items() if current != text]
+    wanted = render(readme)
     if "--check" in argv:
-        for path in stale:
-            print(f"{path.name} is out of date: run python -m northflank_build.docs")
-        return 1 if stale else 0
-    for path in stale:
-        path.write_text(wanted[path][1], encoding="utf-8")
+        if readme != wanted:
+            print("README.md is out of date: run python -m northflank_build.docs")
+        return 1 if readme != wanted else 0
+    if readme != wanted:
+        README.write_text(wanted, encoding="utf-8")
     return 0
 
 

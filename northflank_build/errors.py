@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from northflank_build.model import Build
+
 
 class Failure(Exception):
     """A failure the program reports in one line and exits on."""
@@ -68,8 +73,13 @@ class ApiError(Failure):
 
 
 class Interrupted(BaseException):
-    """The run received SIGINT or SIGTERM."""
+    """The run received SIGINT or SIGTERM; `build` is the last build read, when one was."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, build: Build | None = None) -> None:
         super().__init__(signum)
         self.signum = signum
+        self.build = build
+
+    def with_build(self, build: Build | None) -> Interrupted:
+        """The same interruption, knowing the last build read."""
+        return Interrupted(self.signum, build or self.build)

@@ -1,27 +1,20 @@
 """Read the inputs from flags, INPUT_* and NORTHFLANK_* variables, all derived from action.yml.
 
-action.yml is the one list of inputs: the flag parser and the environment reader are built from
-it, so an input added there is accepted everywhere at once. A run reads its inputs and outputs
-from action.json beside this module, a copy that `python -m northflank_build.docs` writes from
-action.yml (a test keeps the two equal): parsing JSON costs a run far less than importing PyYAML.
+action.yml is the one list of inputs and outputs: the flag parser, the environment reader and the
+README's tables are built from it, so an input added there is accepted everywhere at once.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from northflank_build import __version__
 from northflank_build.errors import InputError
-
-if TYPE_CHECKING:
-    import argparse
-
-ACTION_COPY = Path(__file__).with_name("action.json")
-COPY_NOTE = "Written from action.yml by python -m northflank_build.docs; do not edit."
 
 # Aliases read by Northflank's own SDK, accepted after the NORTHFLANK_<NAME> spelling.
 ENV_ALIASES: dict[str, tuple[str, ...]] = {
@@ -29,6 +22,12 @@ ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "api-url": ("NORTHFLANK_API_BASE_URL", "NF_API_HOST"),
 }
 OUTPUT_FORMATS = ("text", "json")
+
+
+def variable_name(name: str) -> str:
+    """The CI-neutral variable of an input or output: NORTHFLANK_ and the name in upper snake
+    case (api-token: NORTHFLANK_API_TOKEN; build-id: NORTHFLANK_BUILD_ID)."""
+    return "NORTHFLANK_" + name.upper().replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class InputSpec:
 
     @property
     def env_name(self) -> str:
-        return "NORTHFLANK_" + self.name.upper().replace("-", "_")
+        return variable_name(self.name)
 
 
 @dataclass(frozen=True)
@@ -74,6 +73,7 @@ def action_file() -> Path:
     raise FileNotFoundError("action.yml is missing from the installation")
 
 
+@cache
 def load_action() -> dict[str, Any]:
     """action.yml as a mapping."""
     import yaml
@@ -82,20 +82,6 @@ def load_action() -> dict[str, Any]:
     data = yaml.load(action_file().read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
     if not isinstance(data, dict):
         raise ValueError("action.yml is not a mapping")
-    return data
-
-
-def action_copy_text(action: Mapping[str, Any]) -> str:
-    """action.json's text: the inputs and outputs of action.yml, as JSON."""
-    copy = {"note": COPY_NOTE, "inputs": action["inputs"], "outputs": action["outputs"]}
-    return json.dumps(copy, indent=2, ensure_ascii=False) + "\n"
-
-
-def load_action_copy() -> dict[str, Any]:
-    """The inputs and outputs of action.yml, read from its JSON copy."""
-    data = json.loads(ACTION_COPY.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError("action.json is not an object")
     return data
 
 
@@ -122,7 +108,6 @@ def output_specs(action: Mapping[str, Any]) -> list[OutputSpec]:
 
 def flag_parser(specs: Sequence[InputSpec]) -> argparse.ArgumentParser:
     """A parser with one --NAME flag per input, and --no-NAME for booleans."""
-    import argparse  # only runs given flags need it
 
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str) -> NoReturn:
@@ -198,9 +183,8 @@ def read_inputs(argv: Sequence[str], env: Mapping[str, str]) -> Inputs:
 
     An empty value counts as not given.
     """
-    specs = input_specs(load_action_copy())
-    # The action passes everything through the environment; a parser is built for flags only.
-    flags = vars(flag_parser(specs).parse_args(list(argv))) if argv else {}
+    specs = input_specs(load_action())
+    flags = vars(flag_parser(specs).parse_args(list(argv)))
     given: dict[str, Given] = {}
     for spec in specs:
         flag = flags.get(spec.name.replace("-", "_"))

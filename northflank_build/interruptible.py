@@ -11,7 +11,7 @@ from typing import Any
 import requests
 from requests.adapters import BaseAdapter
 
-from northflank_build.cancel import Signals
+from northflank_build.signals import Signals
 
 
 class WorkerThreadAdapter(BaseAdapter):

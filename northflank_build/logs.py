@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from northflank_build.client import Api
+from northflank_build.client import Api, Limits, ServiceRef
 from northflank_build.console import Console
 from northflank_build.errors import ApiError
+from northflank_build.model import Build, LogLine, Malformed, iso, parse_time
 
 TAIL_LINES = 100
 PAGE_LINES = 100  # asked for per page; the API may cap a page lower
@@ -23,7 +21,7 @@ PAGES_PER_POLL = 50
 MAX_LOG_REQUESTS = 300  # per run, so that following a huge log cannot spend the hourly budget
 LOW_BUDGET = 50  # following stops when the token has fewer requests left than this
 MAX_FAILURES = 3  # failed log requests in a row before following stops
-LOOKBACK = timedelta(minutes=1)  # the log is read from a minute before createdAt: clocks differ
+LOOKBACK = 60.0  # seconds before createdAt the log is read from: clocks differ
 ANNOTATION_LINES = 10
 LINE_CHARS = 500
 FAILURE = re.compile(
@@ -32,14 +30,6 @@ FAILURE = re.compile(
     re.IGNORECASE,
 )
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
-
-
-@dataclass(frozen=True)
-class LogLine:
-    """One line as the API serves it: its timestamp (ISO 8601 text) and its text."""
-
-    ts: str
-    text: str
 
 
 def plain(text: str) -> str:
@@ -65,14 +55,14 @@ class BuildLog:
     """
 
     def __init__(
-        self, api: Api, project_id: str, service_id: str, build: dict[str, Any], console: Console
+        self, api: Api, service: ServiceRef, build: Build, console: Console, limits: Limits
     ) -> None:
         self.api = api
-        self.project_id = project_id
-        self.service_id = service_id
+        self.service = service
         self.console = console
-        self.build_id = str(build.get("id", ""))
-        self.since = _earlier(build.get("createdAt"))
+        self.limits = limits
+        self.build_id = build.id
+        self.since = iso(build.created_at - LOOKBACK) if build.created_at is not None else None
         self.recent: deque[str] = deque(maxlen=TAIL_LINES)
         self.requests = 0
         self.stopped = False
@@ -181,7 +171,7 @@ class BuildLog:
         """One page of the log; None, after a warning, when the request failed."""
         self.requests += 1
         try:
-            items = self.api.build_logs(self.project_id, self.service_id, params)
+            lines = self.api.build_logs(self.service, params, self.limits)
         except ApiError as error:
             self._failures += 1
             give_up = not error.retryable or self._failures >= MAX_FAILURES
@@ -197,37 +187,22 @@ class BuildLog:
             self.stopped = self.stopped or give_up
             return None
         self._failures = 0
-        return _lines(items, self._cursor or "")
+        return _dated(lines, self._cursor or "")
 
 
-def _lines(items: list[dict[str, Any]], previous_ts: str) -> list[LogLine]:
-    """The API's line objects as LogLines; a line without a timestamp takes the one before it."""
-    lines = []
-    for item in items:
-        ts = item.get("ts")
-        previous_ts = ts if isinstance(ts, str) and ts else previous_ts
-        text = item.get("log")
-        lines.append(LogLine(previous_ts, text if isinstance(text, str) else str(text or "")))
-    return lines
-
-
-def _parse(value: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _format(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _earlier(created_at: Any) -> str | None:
-    moment = _parse(created_at) if isinstance(created_at, str) else None
-    return _format(moment - LOOKBACK) if moment else None
+def _dated(lines: list[LogLine], previous_ts: str) -> list[LogLine]:
+    """The lines, each without a timestamp taking the one before it (the first, the cursor's)."""
+    dated = []
+    for line in lines:
+        previous_ts = line.ts or previous_ts
+        dated.append(LogLine(previous_ts, line.text))
+    return dated
 
 
 def _later(ts: str) -> str | None:
-    moment = _parse(ts)
-    return _format(moment + timedelta(milliseconds=1)) if moment else None
+    """The timestamp 1 ms after ts, or None when ts is not one."""
+    try:
+        moment = parse_time(ts)
+    except Malformed:
+        return None
+    return iso(moment + 0.001) if moment is not None else None

@@ -1,55 +1,17 @@
-"""Decide what to build and write the start request's body, validated against its JSON Schema."""
+"""Decide what to build and write the start request's body."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from northflank_build.context import CiContext, same_repository
-from northflank_build.errors import InputError, InputErrors
-from northflank_build.quick_schema import verdict
+from northflank_build.errors import InputError
+from northflank_build.model import Service
 from northflank_build.routes import start_build_path
-from northflank_build.settings import Settings
-
-SCHEMA_FILE = Path(__file__).with_name("schemas") / "start-build.json"
-
-# Where each part of the body comes from, to name the input at fault.
-INPUT_OF_FIELD = {
-    "sha": "sha",
-    "branch": "branch",
-    "pullRequestId": "pull-request-id",
-    "bundleUrl": "bundle-url",
-    "buildArguments": "build-arguments",
-    "buildFiles": "build-files",
-    "dockerSecretMounts": "docker-secret-mounts",
-    "dockerFilePath": "dockerfile-path",
-    "dockerWorkDir": "docker-work-dir",
-    "dockerfileTarget": "dockerfile-target",
-}
-
-
-@dataclass(frozen=True)
-class ServiceInfo:
-    """What the API says about the service to build."""
-
-    service_type: str
-    build_source: str | None = None
-    repository: str | None = None
-    branch: str | None = None
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> ServiceInfo:
-        vcs = data.get("vcsData") or {}
-        return cls(
-            service_type=str(data.get("serviceType") or "unknown"),
-            build_source=data.get("buildSource"),
-            repository=vcs.get("projectUrl"),
-            branch=vcs.get("projectBranch"),
-        )
+from northflank_build.settings import Settings, parse_branch
 
 
 @dataclass(frozen=True)
@@ -95,7 +57,7 @@ class _Target:
 
 
 def choose_target(
-    settings: Settings, ci: CiContext, service: ServiceInfo | None, warn: Callable[[str], None]
+    settings: Settings, ci: CiContext, service: Service | None, warn: Callable[[str], None]
 ) -> _Target:
     """The commit, branch and pull request to build: the inputs, then the CI context."""
     target = _Target(settings.sha, settings.branch, settings.pull_request_id, "inputs")
@@ -112,17 +74,33 @@ def choose_target(
     if ci.refusal:
         raise InputError("ci-context", ci.refusal)
     target.origin = ci.system
-    target.branch = ci.branch
+    target.branch = _ci_branch(ci)
     target.pull_request_id = ci.pull_request_id
     if target.sha is None:
         target.sha = ci.sha
     return target
 
 
+def _ci_branch(ci: CiContext) -> str | None:
+    """The CI's branch, held to the rules of the branch input."""
+    if ci.branch is None:
+        return None
+    try:
+        return parse_branch(ci.branch)
+    except ValueError as error:
+        raise InputError(
+            "branch", f"the branch {ci.name} gives {error}: give branch explicitly"
+        ) from None
+
+
 def build_body(
-    settings: Settings, ci: CiContext, service: ServiceInfo | None, warn: Callable[[str], None]
+    settings: Settings, ci: CiContext, service: Service | None, warn: Callable[[str], None]
 ) -> StartRequest:
-    """The start request for these settings, or InputError when they cannot make one."""
+    """The start request for these settings, or InputError when they cannot make one.
+
+    Every input was checked when the settings were parsed, so the body is valid: the tests hold
+    every body this can build against the API's JSON Schema, schemas/start-build.json.
+    """
     kind = settings.service_type
     if service is not None:
         if service.service_type == "deployment":
@@ -153,12 +131,7 @@ def build_body(
         body["sha"] = target.sha
     overrides = _overrides(settings)
     if overrides:
-        if settings.bundle_url:
-            raise InputError(
-                "bundle-url", "builds take no build arguments, files or Docker overrides"
-            )
         body["overrides"] = overrides
-    validate(body)
     return StartRequest(
         path=start_build_path(settings.project_id, settings.service_id, settings.team_id),
         body=body,
@@ -205,13 +178,6 @@ def _build_service_target(
         )
 
 
-def check_overrides(settings: Settings) -> None:
-    """Validate the overrides alone, before any request, so bad input never costs one."""
-    overrides = _overrides(settings)
-    if overrides and not settings.bundle_url:
-        validate({"overrides": overrides})
-
-
 def _overrides(settings: Settings) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     if settings.build_arguments:
@@ -231,59 +197,3 @@ def _overrides(settings: Settings) -> dict[str, Any]:
     if docker:
         overrides["docker"] = docker
     return overrides
-
-
-@cache
-def _schema() -> dict[str, Any]:
-    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-    assert isinstance(schema, dict)
-    return schema
-
-
-@cache
-def _validator() -> Any:
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(_schema())
-
-
-def validate(body: dict[str, Any]) -> None:
-    """Raise InputErrors naming the input behind every violation; values are never quoted."""
-    if verdict(_schema(), body) is True:
-        return  # certainly valid: jsonschema, slow to import, is needed only for the errors
-    branch = 1 if "bundleUrl" in body else 0
-    errors: list[InputError] = []
-    for error in _validator().iter_errors(body):
-        leaves = [e for e in error.context or [] if e.schema_path and e.schema_path[0] == branch]
-        for leaf in leaves or [error]:
-            errors.append(_input_error(leaf))
-    if errors:
-        unique = {e.message: e for e in errors}
-        raise InputErrors(list(unique.values()))
-
-
-def _input_error(error: Any) -> InputError:
-    path = [str(p) for p in error.absolute_path]
-    name = next((INPUT_OF_FIELD[p] for p in reversed(path) if p in INPUT_OF_FIELD), "")
-    if error.validator == "additionalProperties":
-        return InputError(name, "has a key the API does not accept")
-    if error.validator == "not":
-        return InputError("branch", "and pull-request-id cannot both be sent: give only one")
-    description = error.schema.get("description") or _parent_description(error)
-    if error.validator in ("pattern", "minLength", "maxLength", "format", "propertyNames"):
-        return InputError(name, f"must be {description}" if description else "is not valid")
-    if error.validator == "type":
-        return InputError(name, f"must be {description or error.validator_value}")
-    return InputError(
-        name, f"is not valid ({error.validator}): expected {description or 'see README'}"
-    )
-
-
-def _parent_description(error: Any) -> str:
-    parent = error.parent
-    while parent is not None:
-        text = parent.schema.get("description") if isinstance(parent.schema, dict) else None
-        if text:
-            return str(text)
-        parent = parent.parent
-    return ""

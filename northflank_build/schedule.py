@@ -22,11 +22,10 @@ before its reset or the timeout (keeping RESERVE requests for an abort and the l
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from northflank_build.report import duration_seconds
+from northflank_build.model import Build
 
 MIN_INTERVAL = 2.0
 CAP = 60.0
@@ -141,15 +140,15 @@ def next_wait(state: PollState) -> float:
     return max(0.0, min(wait, state.remaining_time))
 
 
-def history_durations(builds: Iterable[Mapping[str, Any]], exclude: str = "") -> tuple[float, ...]:
+def history_durations(builds: Iterable[Build], exclude: str = "") -> tuple[float, ...]:
     """Seconds from creation to conclusion of the concluded, not aborted builds listed."""
     durations = []
     for build in builds:
-        if build.get("id") == exclude or build.get("status") == "ABORTED":
+        if build.id == exclude or build.status == "ABORTED":
             continue
-        seconds = duration_seconds(dict(build))
-        if seconds is not None and seconds > 0:
-            durations.append(float(seconds))
+        seconds = build.duration
+        if seconds is not None and round(seconds) > 0:
+            durations.append(float(round(seconds)))
     return tuple(durations)
 
 

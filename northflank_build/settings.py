@@ -24,6 +24,12 @@ SHA_PATTERN = re.compile(r"^[0-9a-fA-F]{40}$")
 DURATION_PATTERN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 KEY_VALUE_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$")
 MOUNT_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+ABSOLUTE_FILE = re.compile(r"^/([^/\s]+/)*[^/\s]+$")
+# The API's own patterns for the Docker overrides (northflank-api.md).
+DOCKERFILE_PATH = re.compile(r"^/([a-zA-Z0-9._-]+/)*[a-zA-Z0-9._-]+$")
+DOCKER_WORK_DIR = re.compile(r"^/([a-zA-Z0-9._-]+/)*[a-zA-Z0-9._-]*$")
+DOCKERFILE_TARGET = re.compile(r"^[a-zA-Z0-9_-]+$")
+MAX_BRANCH = 255
 TRUE_WORDS = {"true", "yes", "on", "1"}
 FALSE_WORDS = {"false", "no", "off", "0"}
 MAX_TIMEOUT = 7 * 24 * 3600.0
@@ -226,8 +232,8 @@ def parse_secret_files(
 
 
 def _build_file_key(key: str) -> str | None:
-    if not key.startswith("/") or "//" in key or any(c.isspace() for c in key):
-        return f"path {key!r} must be absolute, e.g. /app/.npmrc"
+    if not ABSOLUTE_FILE.match(key):
+        return f"path {key!r} must be an absolute file path, e.g. /app/.npmrc"
     return None
 
 
@@ -304,7 +310,21 @@ def parse_branch(text: str) -> str:
     value = text.strip().removeprefix("refs/heads/")
     if not value or any(ord(c) < 32 or c in " ~^:?*[\\" for c in value):
         raise ValueError("is not a valid branch name")
+    if len(value) > MAX_BRANCH:
+        raise ValueError(f"is longer than {MAX_BRANCH} characters")
     return value
+
+
+def parse_pattern(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+    """A parser of text that must match pattern, `what` saying in words what it must be."""
+
+    def parse(text: str) -> str:
+        value = text.strip()
+        if not pattern.fullmatch(value):
+            raise ValueError(f"must be {what}")
+        return value
+
+    return parse
 
 
 def parse_bundle_url(text: str) -> str:
@@ -394,9 +414,23 @@ def parse_settings(inputs: Inputs, env: Mapping[str, str], *, token_hint: str = 
         build_arguments=read.optional("build-arguments", parse_build_arguments) or {},
         build_files=read.optional("build-files", files(_build_file_key)) or {},
         docker_secret_mounts=read.optional("docker-secret-mounts", files(_mount_key)) or {},
-        dockerfile_path=inputs.value("dockerfile-path").strip() or None,
-        docker_work_dir=inputs.value("docker-work-dir").strip() or None,
-        dockerfile_target=inputs.value("dockerfile-target").strip() or None,
+        dockerfile_path=read.optional(
+            "dockerfile-path",
+            parse_pattern(
+                DOCKERFILE_PATH,
+                "an absolute path in the repository such as /Dockerfile or /docker/app.Dockerfile",
+            ),
+        ),
+        docker_work_dir=read.optional(
+            "docker-work-dir",
+            parse_pattern(
+                DOCKER_WORK_DIR, "an absolute folder in the repository such as / or /services/api"
+            ),
+        ),
+        dockerfile_target=read.optional(
+            "dockerfile-target",
+            parse_pattern(DOCKERFILE_TARGET, "a build stage name of letters, digits, - and _"),
+        ),
         wait=read.get("wait", parse_boolean, True),
         timeout=read.get("timeout", parse_duration, 1800.0),
         poll_interval=read.get("poll-interval", parse_poll_interval, None),
@@ -414,6 +448,17 @@ def parse_settings(inputs: Inputs, env: Mapping[str, str], *, token_hint: str = 
     if settings.branch and settings.pull_request_id:
         read.errors.append(
             InputError("branch", "and pull-request-id were both given: give only one of them")
+        )
+    if settings.bundle_url and (
+        settings.build_arguments
+        or settings.build_files
+        or settings.docker_secret_mounts
+        or settings.dockerfile_path
+        or settings.docker_work_dir
+        or settings.dockerfile_target
+    ):
+        read.errors.append(
+            InputError("bundle-url", "builds take no build arguments, files or Docker overrides")
         )
     if settings.bundle_url and settings.pull_request_id:
         read.errors.append(

@@ -11,172 +11,134 @@ sent again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from northflank_build.client import Api
+from northflank_build.client import Api, Limits, ServiceRef
 from northflank_build.errors import ApiError
+from northflank_build.model import Build
 
-# Seconds by which a build's createdAt may precede the attempt, for clock skew: small when the
+# Seconds by which a build's createdAt may precede the request, for clock skew: small when the
 # API's Date header told us its clock, larger when it did not.
 SKEW_KNOWN = 5.0
 SKEW_UNKNOWN = 30.0
 SETTLE = 5.0  # most seconds to give a slow API to finish the request before looking for its build
+LIST_PAGE = 20  # builds read when looking for the one a start request created
 
 
-def created_at(build: dict[str, Any]) -> float | None:
-    """A build's createdAt as Unix seconds: ISO 8601 text, or Unix seconds or milliseconds."""
-    value = build.get("createdAt")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return value / 1000 if value > 10**11 else float(value)
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    # The API writes UTC; a timestamp without an offset is read as UTC too.
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
-def matches(build: dict[str, Any], body: dict[str, Any], since: float) -> bool:
-    """Whether the build is what this start request asks for, created at `since` or later.
-
-    Each of sha, branch and pullRequestId in the request must be the build's; a request without a
-    sha (the API then picks the latest commit) matches on the rest and on time alone.
-    """
-    created = created_at(build)
-    if created is None or created < since:
-        return False
-    if "sha" in body and str(build.get("sha", "")).lower() != str(body["sha"]).lower():
-        return False
-    if "branch" in body and build.get("branch") != body["branch"]:
-        return False
-    return "pullRequestId" not in body or str(build.get("pullRequestId")) == str(
-        body["pullRequestId"]
-    )
-
-
-@dataclass
-class SafeStart:
-    """One start of a build with the service's builds as the judge of what already happened."""
-
-    api: Api
-    project_id: str
-    service_id: str
-    body: dict[str, Any]
-    say: Callable[[str], None]
-    unknown_since: float | None = field(default=None, init=False)  # wall time of the first doubt
-
-    def run(self) -> dict[str, Any]:
-        """The started build: the API's answer, or the build found after an unclear failure.
-
-        Raises ApiError when the API refused the request, or could not be reached within the
-        retry budget and no build of this request exists.
-        """
-        api = self.api
-        started = api.clock()
-        attempt = 0
-        while True:
-            began = api.wall()
-            try:
-                return api.start_build(self.project_id, self.service_id, self.body)
-            except ApiError as error:
-                failure = error
-            if not failure.retryable:
-                raise failure
-            unclear = not failure.never_sent and failure.status != 429
-            if unclear and self.unknown_since is None:
-                self.unknown_since = began
-            # After a timeout the API may still be working on the request: give it a moment.
-            settle = min(SETTLE, api.transport.read_timeout) if failure.timed_out else 0.0
-            wait = api.retry_wait(failure, attempt, started, settle)
-            if wait is not None:
-                self.say(self._retry_notice(failure, unclear, wait))
-                api.sleep(wait)
-            found = self._look() if self.unknown_since is not None else None
-            if found is not None:
-                return found
-            if wait is None:
-                raise self._final_error(failure)
-            attempt += 1
-            if self.unknown_since is not None:
-                self.say(
-                    "No build of this request was found: sending the start request again "
-                    f"(attempt {attempt + 1} of at most {api.retry.attempts})"
-                )
-
-    def _retry_notice(self, error: ApiError, unclear: bool, wait: float) -> str:
-        what = f"The start request failed: {error.api_message} ({error.where})"
-        if error.never_sent:
-            return f"{what}. It never reached Northflank: trying again in {wait:.1f} s"
-        if not unclear:
-            return f"{what}. Northflank refused it for now: trying again in {wait:.1f} s"
-        return (
-            f"{what}. It may have reached Northflank: looking for its build among the "
-            f"service's recent builds in {wait:.1f} s before starting another"
-        )
-
-    def _final_error(self, error: ApiError) -> ApiError:
-        """The error to report on giving up; it says so when the request may have arrived."""
-        if self.unknown_since is None:
-            return error
-        return ApiError(
-            f"{error.api_message}; no build of this request appeared among the service's "
-            "recent builds",
-            status=error.status,
-            error_id=error.error_id,
-            hint="Check the service's builds on Northflank before starting it again",
-        )
-
-    def _look(self) -> dict[str, Any] | None:
-        """The earliest build of this request created since the first unclear attempt, if any."""
-        assert self.unknown_since is not None
-        api = self.api
-        try:
-            builds = api.list_builds(self.project_id, self.service_id)
-        except ApiError as error:
-            raise ApiError(
-                f"the start request failed, and the service's builds could not be read to see "
-                f"whether it reached Northflank: {error.api_message}",
-                status=error.status,
-                error_id=error.error_id,
-                hint="Check the service's builds on Northflank before starting it again",
-            ) from None
-        offset = api.server_offset
-        skew = SKEW_UNKNOWN if offset is None else SKEW_KNOWN
-        since = self.unknown_since + (offset or 0.0) - skew
-        found = sorted(
-            (b for b in builds if matches(b, self.body, since)),
-            key=lambda b: created_at(b) or 0.0,
-        )
-        if not found:
-            return None
-        build = found[0]
-        how = (
-            ""
-            if "sha" in self.body
-            else " (the request named no commit: matched by target and time)"
-        )
-        self.say(
-            f"Found build {build.get('id')} of this request, created at {build.get('createdAt')} "
-            f"after the start request was sent{how}: following it instead of starting another"
-        )
-        if len(found) > 1:
-            others = ", ".join(str(b.get("id")) for b in found[1:])
-            self.say(f"Builds {others} of the same request were created too; they are left alone")
-        return build
+def builds_of_request(
+    api: Api, service: ServiceRef, body: dict[str, Any], sent_at: float, limits: Limits
+) -> list[Build]:
+    """The one rule for "the build this run started": the service's builds of the request's
+    target (Build.made_for) created, on the API's clock, no earlier than the request was sent at
+    our Unix time `sent_at`; oldest first. Raises ApiError when the list cannot be read."""
+    builds = api.list_builds(service, limits, per_page=LIST_PAGE)
+    api_time = api.api_time(sent_at)
+    since = sent_at - SKEW_UNKNOWN if api_time is None else api_time - SKEW_KNOWN
+    found = [
+        b for b in builds if b.made_for(body) and b.created_at is not None and b.created_at >= since
+    ]
+    return sorted(found, key=lambda b: b.created_at or 0.0)
 
 
 def start_build(
     api: Api,
-    project_id: str,
-    service_id: str,
+    service: ServiceRef,
     body: dict[str, Any],
     say: Callable[[str], None],
-) -> dict[str, Any]:
-    """Start a build once: see the module's docstring. `say` tells the user what happened."""
-    return SafeStart(api, project_id, service_id, body, say).run()
+    limits: Limits,
+) -> Build:
+    """The started build: the API's answer, or the build found after an unclear failure.
+
+    `say` tells the user what happened. Raises ApiError when the API refused the request, or
+    could not be reached within the limits and no build of this request exists.
+    """
+    started = api.clock()
+    attempt = 0
+    unknown_since: float | None = None  # our Unix time of the first attempt whose fate is unknown
+    while True:
+        began = api.wall()
+        try:
+            return api.start_build(service, body, limits)
+        except ApiError as error:
+            failure = error
+        if not failure.retryable:
+            raise failure
+        unclear = not failure.never_sent and failure.status != 429
+        if unclear and unknown_since is None:
+            unknown_since = began
+        # After a timeout the API may still be working on the request: give it a moment.
+        settle = min(SETTLE, api.transport.read_timeout) if failure.timed_out else 0.0
+        wait = api.retry_wait(failure, attempt, started, limits, settle)
+        if wait is not None:
+            say(_retry_notice(failure, unclear, wait))
+            api.sleep(wait)
+        if unknown_since is not None:
+            found = _look(api, service, body, unknown_since, say, limits)
+            if found is not None:
+                return found
+        if wait is None:
+            raise _final_error(failure, unknown_since is not None)
+        attempt += 1
+        if unknown_since is not None:
+            say(
+                "No build of this request was found: sending the start request again "
+                f"(attempt {attempt + 1} of at most {limits.retry.attempts})"
+            )
+
+
+def _retry_notice(error: ApiError, unclear: bool, wait: float) -> str:
+    what = f"The start request failed: {error.api_message} ({error.where})"
+    if error.never_sent:
+        return f"{what}. It never reached Northflank: trying again in {wait:.1f} s"
+    if not unclear:
+        return f"{what}. Northflank refused it for now: trying again in {wait:.1f} s"
+    return (
+        f"{what}. It may have reached Northflank: looking for its build among the "
+        f"service's recent builds in {wait:.1f} s before starting another"
+    )
+
+
+def _final_error(error: ApiError, may_have_arrived: bool) -> ApiError:
+    """The error to report on giving up; it says so when the request may have arrived."""
+    if not may_have_arrived:
+        return error
+    return ApiError(
+        f"{error.api_message}; no build of this request appeared among the service's recent builds",
+        status=error.status,
+        error_id=error.error_id,
+        hint="Check the service's builds on Northflank before starting it again",
+    )
+
+
+def _look(
+    api: Api,
+    service: ServiceRef,
+    body: dict[str, Any],
+    since: float,
+    say: Callable[[str], None],
+    limits: Limits,
+) -> Build | None:
+    """The earliest build of this request created since the first unclear attempt, if any."""
+    try:
+        found = builds_of_request(api, service, body, since, limits)
+    except ApiError as error:
+        raise ApiError(
+            f"the start request failed, and the service's builds could not be read to see "
+            f"whether it reached Northflank: {error.api_message}",
+            status=error.status,
+            error_id=error.error_id,
+            hint="Check the service's builds on Northflank before starting it again",
+        ) from None
+    if not found:
+        return None
+    build = found[0]
+    how = "" if "sha" in body else " (the request named no commit: matched by target and time)"
+    created = build.data.get("createdAt")
+    say(
+        f"Found build {build.id} of this request, created at {created} after the start request "
+        f"was sent{how}: following it instead of starting another"
+    )
+    if len(found) > 1:
+        others = ", ".join(b.id for b in found[1:])
+        say(f"Builds {others} of the same request were created too; they are left alone")
+    return build

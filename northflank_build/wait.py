@@ -6,58 +6,40 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
-from northflank_build.client import Api
+from northflank_build.client import Api, ServiceRef
 from northflank_build.console import Console
+from northflank_build.errors import Interrupted
 from northflank_build.logs import BuildLog
+from northflank_build.model import Build
+from northflank_build.report import duration_text
 from northflank_build.schedule import PollState, next_wait
 
 HEARTBEAT = 60.0  # seconds without a change after which a line says the build is still going
 
 
-@dataclass
+@dataclass(frozen=True)
 class Waited:
-    """The last build object read and whether the timeout ran out first."""
+    """The last build read, and whether the timeout ran out before it concluded."""
 
-    build: dict[str, Any]
+    build: Build
     timed_out: bool
 
 
-def outcome_of(build: dict[str, Any]) -> str:
-    """success or failure, decided by concluded and success, never by a list of statuses."""
-    if build.get("success") is True or (
-        build.get("success") is None and build.get("status") == "SUCCESS"
-    ):
-        return "success"
-    return "failure"
-
-
-def elapsed(seconds: float) -> str:
-    """A duration as people read it: 45s, 3m05s, 1h02m."""
-    whole = max(0, int(seconds))
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-
-
-@dataclass
 class Progress:
     """One line per status change with the time waited, and a heartbeat when nothing changes."""
 
-    console: Console
-    start: float
-    status: str = ""
-    last_line: float = field(default=0.0)
+    def __init__(self, console: Console, start: float) -> None:
+        self.console = console
+        self.start = start
+        self.status = ""
+        self.last_line = 0.0
 
-    def show(self, build: dict[str, Any], now: float) -> None:
-        status = str(build.get("status"))
-        if status != self.status:
-            self._line(now, status)
-        self.status = status
+    def show(self, build: Build, now: float) -> None:
+        if build.status != self.status:
+            self._line(now, build.status or "unknown status")
+        self.status = build.status
         self.beat(now)
 
     def beat(self, now: float) -> None:
@@ -66,48 +48,72 @@ class Progress:
             self._line(now, f"still {self.status}")
 
     def _line(self, now: float, text: str) -> None:
-        self.console.info(f"[{elapsed(now - self.start):>6}] {text}")
+        self.console.info(f"[{duration_text(now - self.start):>6}] {text}")
         self.last_line = now
 
 
-@dataclass
-class Poller:
-    """Reads one build until it concludes; `build` always holds the last object read.
+def wait_for(
+    api: Api,
+    service: ServiceRef,
+    build: Build,
+    console: Console,
+    *,
+    deadline: float,
+    fixed_interval: float | None,
+    history: tuple[float, ...] = (),
+    log: BuildLog | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Waited:
+    """Read the build until it concludes or the clock reaches `deadline`.
 
-    With `log` set the build's log is followed: its new lines are printed after every read, and
-    the progress lines and log lines share one collapsible group.
+    With `log` the build's log is followed: its new lines are printed after every read, in one
+    collapsible group with the progress lines. Interrupted, when a signal comes, carries the last
+    build read.
     """
+    group: AbstractContextManager[None] = nullcontext()
+    if log is not None:
+        group = console.group(f"Build log of {build.id}")
+    poll = _Poll(api, service, console, log, sleep, history)
+    with group:
+        try:
+            return poll.run(build, deadline, fixed_interval)
+        except Interrupted as stop:
+            raise stop.with_build(poll.latest) from None
 
-    api: Api
-    project_id: str
-    service_id: str
-    build: dict[str, Any]
-    console: Console
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    on_read: Callable[[dict[str, Any]], None] | None = None
-    log: BuildLog | None = None
-    history: tuple[float, ...] = ()
-    budget_noted: bool = False
 
-    def wait(self, timeout: float, fixed_interval: float | None) -> Waited:
-        group: AbstractContextManager[None] = nullcontext()
-        if self.log is not None:
-            group = self.console.group(f"Build log of {self.build.get('id')}")
-        with group:
-            return self._poll(timeout, fixed_interval)
+class _Poll:
+    """The polling loop of one wait; `latest` is the last build read."""
 
-    def _poll(self, timeout: float, fixed_interval: float | None) -> Waited:
-        start = self.clock()
-        deadline = start + timeout
-        self.api.deadline = deadline
+    def __init__(
+        self,
+        api: Api,
+        service: ServiceRef,
+        console: Console,
+        log: BuildLog | None,
+        sleep: Callable[[float], None],
+        history: tuple[float, ...],
+    ) -> None:
+        self.api = api
+        self.service = service
+        self.console = console
+        self.log = log
+        self.sleep = sleep
+        self.history = history
+        self.budget_noted = False
+        self.latest: Build | None = None
+
+    def run(self, build: Build, deadline: float, fixed_interval: float | None) -> Waited:
+        clock = self.api.clock
+        start = clock()
+        limits = self.api.limits(deadline)
         progress = Progress(self.console, start)
-        progress.show(self.build, start)
+        self.latest = build
+        progress.show(build, start)
         self._follow()
-        while not self.build.get("concluded"):
-            now = self.clock()
+        while not build.concluded:
+            now = clock()
             if now >= deadline:
-                return Waited(self.build, timed_out=True)
+                return Waited(build, timed_out=True)
             rate = self.api.rate
             state = PollState(
                 elapsed=now - start,
@@ -122,12 +128,10 @@ class Poller:
             wait = next_wait(state)
             self._note_budget(state, wait)
             self._sleep(wait, progress)
-            self.build = self.api.get_build(self.project_id, self.service_id, str(self.build["id"]))
-            if self.on_read:
-                self.on_read(self.build)
+            build = self.latest = self.api.get_build(self.service, build.id, limits)
             self._follow()
-            progress.show(self.build, self.clock())
-        return Waited(self.build, timed_out=False)
+            progress.show(build, clock())
+        return Waited(build, timed_out=False)
 
     def _note_budget(self, state: PollState, wait: float) -> None:
         """Say once that the rate limit stretched the poll interval."""
@@ -142,8 +146,9 @@ class Poller:
 
     def _sleep(self, seconds: float, progress: Progress) -> None:
         """Sleep, with a heartbeat line whenever one falls due meanwhile (long fixed intervals)."""
-        end = self.clock() + seconds
-        while (now := self.clock()) < end:
+        clock = self.api.clock
+        end = clock() + seconds
+        while (now := clock()) < end:
             progress.beat(now)
             self.sleep(min(end, progress.last_line + HEARTBEAT) - now)
 

@@ -10,6 +10,8 @@ import pytest
 
 from northflank_build.emulator import Emulator, EmulatorConfig, ServiceConfig
 from northflank_build.emulator.config import PastBuild
+from tests.clock import CLOCK
+from tests.scripted import scripted  # noqa: F401 (a fixture for every test module)
 
 TOKEN = "nf-test-token-5a1b2c3d4e"
 PROJECT = "demo-project"
@@ -48,13 +50,13 @@ MakeEmulator = Callable[..., Emulator]
 
 @pytest.fixture
 def make_emulator() -> Iterator[MakeEmulator]:
-    """Start emulators with a given config; all are stopped after the test."""
+    """Start emulators with a given config, on the tests' clock; all are stopped after the test."""
     started: list[Emulator] = []
 
     def make(**config: Any) -> Emulator:
         config.setdefault("token", TOKEN)
         config.setdefault("projects", fast_world())
-        emulator = Emulator(EmulatorConfig(**config))
+        emulator = Emulator(EmulatorConfig(**config), clock=CLOCK.emulator_clock())
         emulator.start()
         started.append(emulator)
         return emulator

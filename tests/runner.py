@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
+import io
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from northflank_build.cli import main
+from northflank_build.signals import Signals
 from tests.audit import audit, run_texts
+from tests.clock import CLOCK
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).resolve().parent / "events"
@@ -130,8 +136,42 @@ def github_env(
     return env
 
 
-def run(env: Mapping[str, str], *args: str, tmp: Path | None = None, timeout: float = 60) -> Result:
-    """Run the program as a subprocess and collect what the runner would read."""
+def run(
+    env: Mapping[str, str],
+    *args: str,
+    tmp: Path | None = None,
+    timeout: float = 60,
+    sleep: Callable[[float], None] | None = None,
+    signals: Signals | None = None,
+) -> Result:
+    """Run the program in-process, on the tests' clock, and collect what the runner would read.
+
+    Every sleep of the program is skipped (the emulator's builds progress as if it had slept);
+    `sleep` replaces that, e.g. to act at a chosen moment of the wait. A run that has not ended
+    after `timeout` real seconds ends the whole test session with every thread's traceback.
+    """
+    stdout, stderr = io.StringIO(), io.StringIO()
+    faulthandler.dump_traceback_later(timeout, exit=True)
+    try:
+        with contextlib.chdir(tmp or REPO):
+            code = main(
+                list(args),
+                dict(env),
+                signals=signals or Signals(sleep or CLOCK.sleep),
+                clock=CLOCK.monotonic,
+                wall=CLOCK.time,
+                stdout=stdout,
+                stderr=stderr,
+            )
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    return _collect(Result(code, stdout.getvalue(), stderr.getvalue()), env, args, tmp)
+
+
+def run_process(
+    env: Mapping[str, str], *args: str, tmp: Path | None = None, timeout: float = 60
+) -> Result:
+    """Run the program as a subprocess, in real time, and collect what the runner would read."""
     process = subprocess.run(
         [sys.executable, str(REPO / "entrypoint.py"), *args],
         env=dict(env),
@@ -141,7 +181,13 @@ def run(env: Mapping[str, str], *args: str, tmp: Path | None = None, timeout: fl
         check=False,
         cwd=str(tmp or REPO),
     )
-    result = Result(process.returncode, process.stdout, process.stderr)
+    return _collect(Result(process.returncode, process.stdout, process.stderr), env, args, tmp)
+
+
+def _collect(
+    result: Result, env: Mapping[str, str], args: tuple[str, ...], tmp: Path | None
+) -> Result:
+    """The files the runner reads after the step, and the secrets audit of everything."""
     output = env.get("GITHUB_OUTPUT")
     if output and Path(output).exists():
         # Bytes, as the runner reads them: a \r in a value must not turn into a \n.

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from tests.clock import CLOCK
 from tests.conftest import PROJECT, TOKEN, MakeEmulator, api_requests, started_builds, write
-from tests.runner import EVENTS, Result, github_env, run
+from tests.runner import EVENTS, Result, github_env, parse_output_file, run, run_process
 
 MERGE_SHA = "f" * 40
 
@@ -83,10 +84,28 @@ def test_push_builds_the_pushed_commit_on_its_branch(
 
 def test_build_id_is_written_before_waiting(tmp_path: Path, make_emulator: MakeEmulator) -> None:
     emulator = make_emulator()
-    payload = event("push.json")
-    result = action(tmp_path, emulator.url, github=push_env(payload))
-    first_block = result.outputs_text.split("\n", 1)[0]
-    assert first_block.startswith("build-id<<ghadelimiter_")
+    seen_while_waiting: list[dict[str, str]] = []
+
+    def sleep(seconds: float) -> None:
+        if not seen_while_waiting:
+            text = (tmp_path / "github_output").read_text(encoding="utf-8")
+            seen_while_waiting.append(parse_output_file(text))
+        CLOCK.sleep(seconds)
+
+    values = {
+        "api-token": TOKEN,
+        "project-id": PROJECT,
+        "service-id": "api",
+        "api-url": emulator.url,
+        "poll-interval": "5",
+    }
+    env = github_env(tmp_path, values, extra=push_env(event("push.json")))
+    result = run(env, tmp=tmp_path, sleep=sleep)
+    assert result.code == 0, result.text
+    [build] = emulator.builds(PROJECT, "api")
+    assert seen_while_waiting == [{"build-id": build["id"]}]
+    assert result.outputs["build-id"] == build["id"]
+    assert result.outputs["result"] == "success"
 
 
 def test_pull_request_builds_the_head_commit_never_the_merge_commit(
@@ -442,3 +461,43 @@ def test_overrides_reach_the_api(tmp_path: Path, make_emulator: MakeEmulator) ->
         assert secret not in result.summary
     assert f"::add-mask::{TOKEN}" in result.stdout
     assert result.stdout.index(f"::add-mask::{TOKEN}") == 0
+
+
+@pytest.mark.parametrize(
+    ("service", "inputs", "code"),
+    [
+        ("api", {}, 0),
+        ("api-fails", {}, 1),
+        ("api", {"sha": "abc"}, 2),
+        ("missing", {}, 3),
+        ("api-slow", {"timeout": "1"}, 4),
+        ("api", {"wait": "false"}, 0),
+    ],
+    ids=["success", "failure", "bad-input", "api-error", "timeout", "no-wait"],
+)
+def test_as_a_process_the_program_does_what_it_does_in_process(
+    tmp_path: Path, make_emulator: MakeEmulator, service: str, inputs: dict[str, str], code: int
+) -> None:
+    """The in-process runs of the other tests stand for the program the runner starts."""
+    emulator = make_emulator()
+    values = {
+        "api-token": TOKEN,
+        "project-id": PROJECT,
+        "service-id": service,
+        "api-url": emulator.url,
+        "poll-interval": "0.2",
+        **inputs,
+    }
+    results = []
+    for runner, folder in ((run, "in-process"), (run_process, "process")):
+        tmp = tmp_path / folder
+        tmp.mkdir()
+        env = github_env(tmp, values, extra=push_env(event("push.json")))
+        results.append(runner(env, tmp=tmp))
+    in_process, process = results
+    assert (in_process.code, process.code) == (code, code), process.text
+    assert set(process.outputs) == set(in_process.outputs)
+    for name in ("result", "status", "concluded", "success", "sha", "branch"):
+        assert process.outputs.get(name) == in_process.outputs.get(name), name
+    errors = [line.partition("::")[2] for line in process.stdout.splitlines() if "::error" in line]
+    assert len(errors) == (0 if code == 0 else 1), process.stdout

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from northflank_build.emulator import Emulator, EmulatorConfig
+from tests.clock import CLOCK
 from tests.conftest import PROJECT, TOKEN, fast_world
 from tests.runner import base_env, github_env, run
 
@@ -112,14 +113,14 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     ("service-type deployment", {"service-type": "deployment"}, "service-type"),
     # Settings outside action.yml, read from the environment as they are named.
     ("read timeout not a number", {"NORTHFLANK_READ_TIMEOUT": "soon"}, "NORTHFLANK_READ_TIMEOUT"),
-    ("retry base negative", {"NORTHFLANK_RETRY_BASE": "-1"}, "NORTHFLANK_RETRY_BASE"),
     ("CA bundle missing", {"REQUESTS_CA_BUNDLE": "/no/such/ca.pem"}, "REQUESTS_CA_BUNDLE"),
 ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(token=TOKEN, projects=fast_world())) as emulator:
+    config = EmulatorConfig(token=TOKEN, projects=fast_world())
+    with Emulator(config, clock=CLOCK.emulator_clock()) as emulator:
         emulator.start()
         yield emulator
 

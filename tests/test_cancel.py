@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from northflank_build.emulator import Emulator
+from northflank_build.signals import Signals
+from tests.clock import CLOCK
 from tests.conftest import PROJECT, TOKEN, MakeEmulator, api_requests
 from tests.runner import REPO, Result, github_env, parse_output_file, run
 
@@ -256,3 +259,68 @@ def test_timeout_exits_4_and_aborts_only_when_asked(
         assert f"Build {build_id} goes on running on Northflank" in result.shown
     assert "::error title=Northflank build timed out::timeout 1s ran out" in result.stdout
     assert f"::group::Build log of {build_id} (last " in result.stdout
+
+
+# -- signals at scripted moments, in-process ------------------------------------------------------
+
+
+def in_process(
+    tmp_path: Path, emulator: Emulator, moment: Callable[[], bool], **values: str
+) -> Result:
+    """The program in-process; SIGINT is played the first time `moment()` holds as it sleeps."""
+
+    def sleep(seconds: float) -> None:
+        if signals.received is None and moment():
+            signals.receive(signal.SIGINT)
+        CLOCK.sleep(seconds)
+
+    signals = Signals(sleep)
+    env = github_env(tmp_path, inputs(emulator, "api-slow", **values), extra=PUSH)
+    return run(env, tmp=tmp_path, signals=signals)
+
+
+def on_worker_thread() -> bool:
+    return threading.current_thread() is not threading.main_thread()
+
+
+def test_a_signal_during_a_retried_start_is_not_lost(
+    tmp_path: Path, make_emulator: MakeEmulator
+) -> None:
+    emulator = make_emulator()
+    emulator.add_faults("POST build", ["429:retry-after=1"])
+    result = in_process(tmp_path, emulator, on_worker_thread)
+    assert result.code == 130, result.text
+    assert "Traceback" not in result.text
+    assert sent(emulator, "POST", "/build") == [f"/v1/projects/{PROJECT}/services/api-slow/build"]
+    assert emulator.builds(PROJECT, "api-slow") == []
+    assert result.outputs["result"] == "cancelled"
+    assert "interrupted by SIGINT" in result.stdout
+
+
+def test_a_signal_during_a_backoff_while_polling_aborts(
+    tmp_path: Path, make_emulator: MakeEmulator
+) -> None:
+    emulator = make_emulator()
+    emulator.add_faults("GET build", ["status:503", "status:503"])
+    result = in_process(
+        tmp_path, emulator, lambda: len(sent(emulator, "GET", "/build/")) == 1, poll_interval="1"
+    )
+    assert result.code == 130, result.text
+    assert aborts(emulator) == [result.outputs["build-id"]]
+    assert result.outputs["result"] == "aborted"
+
+
+def test_a_signal_while_following_the_log_aborts_and_keeps_the_lines_read(
+    tmp_path: Path, make_emulator: MakeEmulator
+) -> None:
+    emulator = make_emulator()
+    result = in_process(
+        tmp_path,
+        emulator,
+        lambda: len(sent(emulator, "GET", "/build-logs")) >= 2,
+        poll_interval="1",
+        logs="follow",
+    )
+    assert result.code == 130, result.text
+    assert aborts(emulator) == [result.outputs["build-id"]]
+    assert "::endgroup::" in result.stdout

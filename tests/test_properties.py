@@ -16,13 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from northflank_build.console import GitHubConsole
-from northflank_build.report import (
-    OUTPUT_NAMES,
-    as_text,
-    dotenv_name,
-    write_github_output,
-    write_outputs_file,
-)
+from northflank_build.inputs import load_action, output_specs, variable_name
+from northflank_build.report import as_text, write_github_output, write_outputs_file
 from northflank_build.settings import (
     MAX_TIMEOUT,
     SecretFile,
@@ -31,6 +26,8 @@ from northflank_build.settings import (
     parse_secret_files,
 )
 from tests.runner import parse_output_file
+
+OUTPUT_NAMES = [spec.name for spec in output_specs(load_action())]
 
 settings.register_profile("suite", max_examples=60, deadline=None)
 settings.load_profile("suite")
@@ -181,9 +178,9 @@ def test_outputs_files_parse_back_to_the_same_values(values: dict[str, Any]) -> 
         lines = as_dotenv.read_bytes().decode("utf-8").split("\n")
     assert lines.pop() == ""
     pairs = dict(line.split("=", 1) for line in lines)
-    assert list(pairs) == [dotenv_name(name) for name in values]
+    assert list(pairs) == [variable_name(name) for name in values]
     assert {k: unescape_dotenv(v) for k, v in pairs.items()} == {
-        dotenv_name(name): as_text(value) for name, value in values.items()
+        variable_name(name): as_text(value) for name, value in values.items()
     }
 
 

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from northflank_build.emulator import PastBuild, ServiceConfig
+from northflank_build.model import parse_builds
 from northflank_build.schedule import (
     CAP,
     EARLY_INTERVAL,
@@ -179,7 +180,7 @@ def test_history_is_read_from_created_and_concluded_times() -> None:
             "buildConcludedAt": 9,
         },
     ]
-    assert history_durations(builds, exclude="mine") == (90.0, 30.0)
+    assert history_durations(parse_builds(builds), exclude="mine") == (90.0, 30.0)
 
 
 def test_early_failures_in_the_history_open_a_window_from_the_start() -> None:

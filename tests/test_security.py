@@ -14,8 +14,7 @@ import ssl
 import subprocess
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +23,20 @@ import pytest
 from northflank_build import report
 from northflank_build.console import GitHubConsole, neutralize
 from northflank_build.emulator import Emulator, EmulatorConfig
+from northflank_build.inputs import load_action, output_specs
 from tests.audit import leaks, secrets
+from tests.clock import CLOCK
 from tests.conftest import PROJECT, TOKEN, MakeEmulator, api_requests, fast_world, write
 from tests.runner import EVENTS, Result, github_env, parse_output_file, run
+from tests.scripted import Answer, json_answer
 
 PUSH = json.loads((EVENTS / "push.json").read_text(encoding="utf-8"))
-GITHUB = {"GITHUB_SHA": PUSH["after"], "GITHUB_REF": PUSH["ref"], "NORTHFLANK_RETRY_BASE": "0.01"}
+GITHUB = {"GITHUB_SHA": PUSH["after"], "GITHUB_REF": PUSH["ref"]}
 FILE_SECRET = "//npm.example/:_authToken=file-secret-998877\nsecond-line-secret-5566\n"
 INLINE_SECRET = "inline-secret-445566"
 MOUNT_SECRET = "mount-secret-112233"
 # Commands the program itself writes; anything else on stdout would be an injection.
 OWN_COMMANDS = {"add-mask", "debug", "error", "warning", "group", "endgroup"}
-
-Answer = tuple[int, dict[str, str], bytes]
 
 
 def action(tmp_path: Path, url: str, extra: dict[str, str] | None = None, **inputs: str) -> Result:
@@ -59,55 +59,6 @@ def commands(stdout: str) -> list[str]:
     """The workflow commands the runner would read: lines split as .NET's ReadLine splits them."""
     lines = (line.lstrip() for line in re.split(r"\r\n|\r|\n", stdout))
     return [line[2:].split("::")[0].split(" ")[0] for line in lines if line.startswith("::")]
-
-
-class ScriptedServer:
-    """An HTTP server on 127.0.0.1 answering every request with `answer(method, path, body)`."""
-
-    def __init__(self, answer: Callable[[str, str, bytes], Answer]) -> None:
-        self.requests: list[tuple[str, str, bytes]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                server.requests.append((self.command, self.path, body))
-                status, headers, payload = answer(self.command, self.path, body)
-                self.send_response(status)
-                for name, value in {**headers, "Content-Length": str(len(payload))}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_DELETE = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
-
-
-@pytest.fixture
-def scripted() -> Iterator[Callable[[Callable[[str, str, bytes], Answer]], ScriptedServer]]:
-    servers: list[ScriptedServer] = []
-
-    def start(answer: Callable[[str, str, bytes], Answer]) -> ScriptedServer:
-        servers.append(ScriptedServer(answer))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-def json_answer(status: int, payload: Any) -> Answer:
-    return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
 
 
 # -- the token goes to the api-url host only -------------------------------------------------------
@@ -152,7 +103,9 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def tls_emulator(certificate: tuple[Path, Path]) -> Iterator[Emulator]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*certificate)
-    emulator = Emulator(EmulatorConfig(token=TOKEN, projects=fast_world()))
+    emulator = Emulator(
+        EmulatorConfig(token=TOKEN, projects=fast_world()), clock=CLOCK.emulator_clock()
+    )
     emulator.start(tls=context)
     yield emulator
     emulator.stop()
@@ -224,12 +177,12 @@ def test_api_text_cannot_inject_workflow_commands_or_outputs(tmp_path: Path, scr
     assert result.code == 0, result.text
     assert set(commands(result.stdout)) <= OWN_COMMANDS - {"error", "warning"}, result.stdout
     assert re.search(r"##(vso)?\[", result.stdout, re.IGNORECASE) is None
-    assert set(result.outputs) == set(report.OUTPUT_NAMES)
+    assert set(result.outputs) == {spec.name for spec in output_specs(load_action())}
     assert result.outputs["message"] == HOSTILE
     assert result.outputs["image"] == "registry.example/app\n::set-output name=x::y"
     assert result.json_output("build")["message"] == HOSTILE
     lines = (tmp_path / "outputs.env").read_bytes().decode().split("\n")[:-1]
-    assert len(lines) == len(report.OUTPUT_NAMES)
+    assert len(lines) == len(output_specs(load_action()))
     assert all(line.startswith("NORTHFLANK_") for line in lines)
     assert all(not line.lstrip().startswith("::") for line in result.summary.splitlines())
     assert [path for _, path, _ in api.requests][
