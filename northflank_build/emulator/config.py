@@ -15,16 +15,21 @@ optional and unknown keys are refused so a typo does not go unnoticed::
     projects:                       # without it: the default world (see default_projects)
       demo-project:
         web:
+          name: Web                 # the service's display name (default: its id)
           type: combined            # combined | build | deployment
           repository: https://github.com/acme/web
           branch: main              # a combined service's linked branch
           build_source: git         # git | bundle
-          outcome: success          # see OUTCOMES, or a list cycled per started build
+          # success | failure | crash | aborted | unschedulable | submission-failure, or a list
+          # of them cycled build after build (builds started through the API only)
+          outcome: success
           phases: {PENDING: 0.5, CLONING: 0.8, BUILDING: 2.0, UPLOADING: 0.7}  # seconds
           log_lines_per_phase: 12
           history:                  # concluded builds the list endpoint returns
+            # keys: outcome, duration, age (seconds), sha, branch, pull_request_id
             - {outcome: success, duration: 95, branch: main, age: 86400}
           external_builds:          # builds nobody started through the API ("build latest")
+            # keys: sha, branch, pull_request_id, outcome, elapsed, duration (seconds)
             - {sha: 4f1c..., branch: main, outcome: success, elapsed: 1.5}
     faults:                         # endpoint -> fault strings, see faults.py
       POST build: [reset-after, ok]
