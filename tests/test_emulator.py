@@ -285,7 +285,15 @@ SECRET = {"data": B64, "encoding": "utf-8"}
         ("web", {"overrides": {"docker": {"context": "/"}}}, 400, "overrides.docker.context"),
         ("bundle", {"bundleUrl": "https://x.test/a.tar", "branch": "main"}, 200, None),
         ("bundle", {"bundleUrl": 5}, 400, "bundleUrl"),
-        ("bundle", {"bundleUrl": "https://x.test/a.tar", "overrides": {}}, 400, "overrides"),
+        ("bundle", {"bundleUrl": "https://x.test/a.tar", "overrides": {}}, 200, None),
+        ("bundle", {"bundleUrl": "https://x.test/a.tar", "sha": "v1.4.0"}, 200, None),
+        (
+            "bundle",
+            {"bundleUrl": "https://x.test/a.tar", "overrides": {"buildArguments": {"A": 1}}},
+            400,
+            "overrides.buildArguments.A",
+        ),
+        ("bundle", {"bundleUrl": "https://x.test/a.tar", "pullRequestId": 4}, 400, "pullRequestId"),
         ("bundle", {"branch": "main"}, 400, None),
         ("api", {"bundleUrl": "https://x.test/a.tar"}, 400, None),
         ("runtime", {}, 409, None),
@@ -339,7 +347,7 @@ def test_chunked_body_is_refused_and_python_api_raises_key_error(
 def test_started_build_looks_like_northflanks(emu: Emulator, http: requests.Session) -> None:
     web = start(emu, http, "web", {})
     assert re.fullmatch(r"[a-z]+-[a-z]+-\d{4}", web["id"])
-    assert web["status"] == "QUEUED"
+    assert web["status"] == "PENDING"  # the API's example; reads then follow the phases
     assert web["concluded"] is False
     assert web["branch"] == "main"
     assert re.fullmatch(r"[0-9a-f]{40}", web["sha"])
@@ -807,7 +815,15 @@ def test_demo_config_file_loads() -> None:
     services = config.projects["demo-project"]
     assert services["api"].outcome == ["success", "failure"]
     assert services["flaky"].phases["BUILDING"] == 1.0
-    assert services["flaky"].phases["QUEUED"] == 0.5
+    assert services["flaky"].phases["PENDING"] == 0.5
+    assert list(services["api"].phases)[:2] == ["QUEUED", "STARTING"]
+    assert services["api"].external_builds[0].branch == "main"
+    assert services["starved"].outcome == "unschedulable"
+    assert (config.log_window, config.log_envelope, config.list_order) == (
+        1800,
+        "list",
+        "newest-first",
+    )
     assert services["web"].history[0].duration == 84
     assert config.faults == {"GET build": [Fault("ok"), Fault("status", status=503)]}
 

@@ -12,12 +12,21 @@ import sys
 import threading
 from types import FrameType
 
-from .config import DEFAULT_PHASES, ConfigError, EmulatorConfig, load_config
+from .builds import plan_schedule
+from .config import (
+    DEFAULT_PHASES,
+    LIST_ORDERS,
+    LOG_ENVELOPES,
+    OUTCOMES,
+    ConfigError,
+    EmulatorConfig,
+    load_config,
+)
 from .faults import FaultError, parse_fault_option
 from .server import Emulator
 
 CONTROL_ROUTES = "GET /_emulator/requests, GET /_emulator/builds, POST /_emulator/reset, "
-CONTROL_ROUTES += "POST /_emulator/faults"
+CONTROL_ROUTES += "POST /_emulator/faults, POST /_emulator/builds"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,14 +39,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
     parser.add_argument("--config", help="world to serve, a .yml/.yaml or .json file")
     parser.add_argument("--token", help="the one full-access API token (default demo-token)")
+    parser.add_argument("--outcome", choices=OUTCOMES, help="outcome of every build")
     parser.add_argument(
-        "--outcome", choices=("success", "failure", "crash"), help="outcome of every build"
-    )
-    parser.add_argument(
-        "--build-seconds", type=float, help="how long every build lasts, split over its phases"
+        "--build-seconds",
+        type=float,
+        help="how long every build lasts, its phases keeping their proportions",
     )
     parser.add_argument("--rate-limit", type=int, help="requests per token per window")
     parser.add_argument("--rate-window", type=float, help="rate-limit window in seconds")
+    parser.add_argument(
+        "--list-order", choices=LIST_ORDERS, help="order of the builds list (newest-first)"
+    )
+    parser.add_argument(
+        "--log-envelope", choices=LOG_ENVELOPES, help="shape of a build-logs answer (list)"
+    )
+    parser.add_argument(
+        "--log-window", type=float, help="seconds a log range covers from one end (1800)"
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -57,6 +75,12 @@ def configure(args: argparse.Namespace) -> EmulatorConfig:
         config.rate_limit = args.rate_limit
     if args.rate_window is not None:
         config.rate_window = args.rate_window
+    if args.list_order:
+        config.list_order = args.list_order
+    if args.log_envelope:
+        config.log_envelope = args.log_envelope
+    if args.log_window is not None:
+        config.log_window = args.log_window
     if args.build_seconds is not None and args.build_seconds < 0:
         raise ConfigError("--build-seconds must not be negative")
     for services in config.projects.values():
@@ -64,8 +88,9 @@ def configure(args: argparse.Namespace) -> EmulatorConfig:
             if args.outcome:
                 service.outcome = args.outcome
             if args.build_seconds is not None:
-                share = args.build_seconds / sum(DEFAULT_PHASES.values())
-                service.phases = {phase: s * share for phase, s in DEFAULT_PHASES.items()}
+                phases = service.phases if sum(service.phases.values()) else DEFAULT_PHASES
+                share = args.build_seconds / sum(phases.values())
+                service.phases = {phase: s * share for phase, s in phases.items()}
     for option in args.fault:
         endpoint, faults = parse_fault_option(option)
         config.faults.setdefault(endpoint, []).extend(faults)
@@ -91,13 +116,22 @@ def describe(config: EmulatorConfig) -> list[str]:
                 source += f" {service.repository}"
             if service.type == "combined":
                 source += f" (branch {service.branch or 'main'})"
-            seconds = sum(service.phases.values())
+            schedule = plan_schedule(service.phases, service.outcome_of(0), None)
+            seconds = schedule[-1][2] / 1000 if schedule else 0
             outcome = (
                 service.outcome if isinstance(service.outcome, str) else "/".join(service.outcome)
             )
             lines.append(
                 f"    {service_id}: {service.type}, {source}, builds {outcome} in {seconds:g} s"
             )
+            if service.external_builds:
+                count = len(service.external_builds)
+                lines.append(f"      plus {count} build(s) started outside the API")
+    if config.list_order != "newest-first":
+        lines.append(f"  builds list order: {config.list_order}")
+    if config.log_envelope != "list" or config.log_window != 1800:
+        window = f"{config.log_window:g} s"
+        lines.append(f"  build logs: {config.log_envelope} envelope, {window} range window")
     lines.append(f"  control: {CONTROL_ROUTES}")
     return lines
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from .answers import Answer, RequestError, error_answer, json_answer, refused
 from .config import ServiceConfig
-from .logs import line_json, parse_log_query, select_lines
+from .logs import envelope, parse_log_query
 from .recording import RecordedRequest
 from .state import World
 from .validate import check_build_body
@@ -130,15 +130,14 @@ class Api:
             body = _json_body(request.raw_body)
             wanted = check_build_body(body, service_id, service.type, service.build_source)
             build = world.start_build(project_id, service_id, wanted)
-            return {"data": build.to_json(now)}
+            return {"data": build.start_answer(now)}
         if route.endpoint == "GET builds":
             builds, pagination = world.list_page(project_id, service_id, request.query)
             return {"data": {"builds": [b.to_json(now) for b in builds]}, "pagination": pagination}
         if route.endpoint == "GET logs":
             query = parse_log_query(request.query, world.config.log_page_limit)
-            build = world.find_build(project_id, service_id, query.build_id)
-            chosen = select_lines(build.emitted_lines(now), query, world.clock.ms(now))
-            return {"data": [line_json(ts, line) for ts, line in chosen]}
+            lines, pagination = world.log_page(project_id, service_id, query)
+            return {"data": envelope(lines, world.config.log_envelope), "pagination": pagination}
         build_id = route.build_id or ""
         if route.endpoint == "DELETE build":
             world.abort(project_id, service_id, build_id)

@@ -6,29 +6,61 @@ optional and unknown keys are refused so a typo does not go unnoticed::
     token: demo-token               # one token or a list of tokens with full access
     read_only_tokens: [viewer]      # tokens that may read but not start or abort builds
     team_id: acme                   # if set, /v1/teams/{teamId}/... accepts only this team
-    rate_limit: 1000                # requests per token per window
+    rate_limit: 1000                # requests per token per window, shared by every service
     rate_window: 3600               # seconds; a token's window starts at its first request
-    log_page_limit: 100             # most log lines one build-logs answer holds
+    log_page_limit: 100             # most lines one build-logs answer holds
+    log_window: 1800                # seconds a log range covers when only one end is given
+    log_envelope: list              # list | logs | data | unknown: the shape of a logs answer
+    list_order: newest-first        # newest-first | oldest-first | shuffled: the builds list
     projects:                       # without it: the default world (see default_projects)
       demo-project:
         web:
+          name: Web                 # the service's display name (default: its id)
           type: combined            # combined | build | deployment
           repository: https://github.com/acme/web
           branch: main              # a combined service's linked branch
           build_source: git         # git | bundle
-          outcome: success          # success | failure | crash, or a list cycled per build
-          phases: {QUEUED: 0.5, CLONING: 0.8, BUILDING: 2.0, UPLOADING: 0.7}  # seconds
+          # success | failure | crash | aborted | unschedulable | submission-failure, or a list
+          # of them cycled build after build (builds started through the API only)
+          outcome: success
+          phases: {PENDING: 0.5, CLONING: 0.8, BUILDING: 2.0, UPLOADING: 0.7}  # seconds
           log_lines_per_phase: 12
-          history:                  # past builds the list endpoint returns
+          history:                  # concluded builds the list endpoint returns
+            # keys: outcome, duration, age (seconds), sha, branch, pull_request_id
             - {outcome: success, duration: 95, branch: main, age: 86400}
+          external_builds:          # builds nobody started through the API ("build latest")
+            # keys: sha, branch, pull_request_id, outcome, elapsed, duration (seconds)
+            - {sha: 4f1c..., branch: main, outcome: success, elapsed: 1.5}
     faults:                         # endpoint -> fault strings, see faults.py
       POST build: [reset-after, ok]
 
-A build goes QUEUED -> CLONING -> BUILDING -> UPLOADING -> SUCCESS; a failing or crashing build
-ends after BUILDING (FAILURE or CRASHED). Each phase logs log_lines_per_phase lines in bursts of
-up to 10 lines sharing one timestamp, spread over the phase (a 0 s phase logs them all at once).
+Statuses. A start answer always says PENDING (not concluded), as the API's example does. Then a
+build passes through its phases in this order: the waiting ones (PENDING, QUEUED, STARTING), then
+IN_PROGRESS, CLONING, BUILDING, UPLOADING. `phases` gives each one's seconds: of the waiting
+phases, those named (PENDING alone, 0.5 s, when none is); IN_PROGRESS only when named; CLONING,
+BUILDING and UPLOADING always, a phase left out keeping its default. A 0 s phase is never seen.
+How a build ends (`outcome`): success ends SUCCESS after UPLOADING; failure (FAILURE), crash
+(CRASHED) and aborted (ABORTED, as by someone on the dashboard) end after BUILDING;
+unschedulable (UNSCHEDULABLE) and submission-failure (SUBMISSION_FAILURE) end after the waiting
+phases. Only SUCCESS has success true. Each phase logs log_lines_per_phase lines in bursts of up
+to 10 lines sharing one timestamp, spread over the phase (a 0 s phase logs them all at once).
+
 History builds take their phases' proportions stretched to `duration`; `age` is how many seconds
-before the emulator started they were created; outcome may also be `aborted`.
+before the emulator started they were created. External builds run the service's phases (or
+those stretched to `duration`) and were created `elapsed` seconds before the emulator started:
+a running build of that sha, branch or pull request that the client did not start. Both survive
+a reset. A sha of a git service must be 40 characters; a bundle's revision is any string.
+
+Logs. A range with startTime and no endTime covers log_window seconds from startTime (the
+official CLI's 30 minutes); with endTime alone, log_window seconds up to it; with neither, the
+last log_window seconds; `duration` replaces log_window. A range with more lines than one answer
+holds answers `pagination: {hasNextPage: true, cursor}`; asking again with that cursor goes on
+where the answer ended. log_envelope: list answers {"data": [lines]} (the documented form), logs
+{"data": {"logs": [lines]}}, data {"data": {"data": [lines]}} (both recorded by the Python SDK's
+author), unknown {"data": {"entries": [lines]}} (a form no client knows).
+
+Listing builds: per_page 1-100 (default 50), page, cursor; list_order newest-first, oldest-first,
+or shuffled (a fixed pseudo-random order, never with the newest build first).
 """
 
 from __future__ import annotations
@@ -43,14 +75,19 @@ from .faults import Fault, check_endpoint
 
 ServiceType = Literal["combined", "build", "deployment"]
 BuildSource = Literal["git", "bundle"]
-Outcome = Literal["success", "failure", "crash"]
-PastOutcome = Literal["success", "failure", "crash", "aborted"]
+Outcome = Literal["success", "failure", "crash", "aborted", "unschedulable", "submission-failure"]
+LogEnvelope = Literal["list", "logs", "data", "unknown"]
+ListOrder = Literal["newest-first", "oldest-first", "shuffled"]
 
-PHASES = ("QUEUED", "CLONING", "BUILDING", "UPLOADING")
-DEFAULT_PHASES = {"QUEUED": 0.5, "CLONING": 0.8, "BUILDING": 2.0, "UPLOADING": 0.7}
+WAITING_PHASES = ("PENDING", "QUEUED", "STARTING")
+PHASES = (*WAITING_PHASES, "IN_PROGRESS", "CLONING", "BUILDING", "UPLOADING")
+WORK_PHASES = ("CLONING", "BUILDING", "UPLOADING")  # always run, defaults when left out
+DEFAULT_PHASES = {"PENDING": 0.5, "CLONING": 0.8, "BUILDING": 2.0, "UPLOADING": 0.7}
 SERVICE_TYPES = ("combined", "build", "deployment")
 BUILD_SOURCES = ("git", "bundle")
-OUTCOMES = ("success", "failure", "crash")
+OUTCOMES = ("success", "failure", "crash", "aborted", "unschedulable", "submission-failure")
+LOG_ENVELOPES = ("list", "logs", "data", "unknown")
+LIST_ORDERS = ("newest-first", "oldest-first", "shuffled")
 DEFAULT_TOKEN = "demo-token"  # noqa: S105 (a published demo token, not a secret)
 
 
@@ -58,11 +95,23 @@ class ConfigError(ValueError):
     """A config (file or dataclass) that the emulator cannot serve; the message names the key."""
 
 
+def _check_outcome(outcome: str, where: str) -> None:
+    if outcome not in OUTCOMES:
+        raise ConfigError(f"{where} {outcome!r} is not one of {OUTCOMES}")
+
+
+def _check_ref(sha: str | None, pull_request_id: int | None, where: str) -> None:
+    if sha is not None and not isinstance(sha, str):
+        raise ConfigError(f"{where} sha must be a string")
+    if pull_request_id is not None and type(pull_request_id) is not int:
+        raise ConfigError(f"{where} pull_request_id must be an integer")
+
+
 @dataclass
 class PastBuild:
     """A build that concluded before the emulator started, listed as part of a service's history."""
 
-    outcome: PastOutcome = "success"
+    outcome: Outcome = "success"
     duration: float = 90.0
     age: float = 3600.0
     sha: str | None = None
@@ -70,12 +119,32 @@ class PastBuild:
     pull_request_id: int | None = None
 
     def __post_init__(self) -> None:
-        if self.outcome not in (*OUTCOMES, "aborted"):
-            raise ConfigError(f"history outcome {self.outcome!r} is not one of {OUTCOMES}")
+        _check_outcome(self.outcome, "history outcome")
         if self.duration < 0 or self.age < self.duration:
             raise ConfigError("history entries need 0 <= duration <= age (seconds)")
-        if self.sha is not None and len(self.sha) != 40:
-            raise ConfigError(f"history sha {self.sha!r} must be 40 characters")
+        _check_ref(self.sha, self.pull_request_id, "history")
+
+
+@dataclass
+class ExternalBuild:
+    """A build the client did not start (Northflank's "build latest", a push trigger).
+
+    Created `elapsed` seconds before it is added (when the emulator starts, for a config entry);
+    it runs the service's phases, or those stretched to `duration` seconds.
+    """
+
+    sha: str | None = None
+    branch: str | None = None
+    pull_request_id: int | None = None
+    outcome: Outcome = "success"
+    elapsed: float = 0.0
+    duration: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_outcome(self.outcome, "external build outcome")
+        if self.elapsed < 0 or (self.duration is not None and self.duration < 0):
+            raise ConfigError("external builds need elapsed >= 0 and duration >= 0 (seconds)")
+        _check_ref(self.sha, self.pull_request_id, "external build")
 
 
 @dataclass
@@ -91,6 +160,7 @@ class ServiceConfig:
     log_lines_per_phase: int = 12
     history: list[PastBuild] = field(default_factory=list)
     name: str | None = None
+    external_builds: list[ExternalBuild] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.type not in SERVICE_TYPES:
@@ -100,20 +170,40 @@ class ServiceConfig:
         outcomes = self.outcome if isinstance(self.outcome, list) else [self.outcome]
         if not outcomes or any(o not in OUTCOMES for o in outcomes):
             raise ConfigError(f"outcome {self.outcome!r} must be one or more of {OUTCOMES}")
-        phases = {key.upper(): float(value) for key, value in self.phases.items()}
-        unknown = sorted(set(phases) - set(PHASES))
-        if unknown or any(value < 0 for value in phases.values()):
-            raise ConfigError(f"phases take non-negative seconds for {PHASES}, got {self.phases}")
-        # A phase left out keeps its default so a config can tune one phase alone.
-        self.phases = {phase: phases.get(phase, DEFAULT_PHASES[phase]) for phase in PHASES}
+        self.phases = lifecycle(self.phases)
         if self.log_lines_per_phase < 0:
             raise ConfigError("log_lines_per_phase must be zero or more")
+        for key, builds in (("history", self.history), ("external_builds", self.external_builds)):
+            for build in builds:
+                try:
+                    self.check_sha(build.sha)
+                except ConfigError as error:
+                    raise ConfigError(f"{key}: {error}") from None
+
+    def check_sha(self, sha: str | None) -> None:
+        """ConfigError unless sha suits this service: 40 characters for git, any for bundles."""
+        if sha is not None and self.build_source == "git" and len(sha) != 40:
+            raise ConfigError(f"sha {sha!r} must be 40 characters for a git service")
 
     def outcome_of(self, build_number: int) -> Outcome:
         """The outcome of this service's build_number-th build (0-based), cycling the list."""
         if isinstance(self.outcome, list):
             return self.outcome[build_number % len(self.outcome)]
         return self.outcome
+
+
+def lifecycle(phases: Mapping[str, float]) -> dict[str, float]:
+    """The phases a build passes through, in order, with their seconds (see the module doc)."""
+    given = {str(key).upper(): float(value) for key, value in phases.items()}
+    unknown = sorted(set(given) - set(PHASES))
+    if unknown or any(not value >= 0 for value in given.values()):
+        raise ConfigError(f"phases take non-negative seconds for {PHASES}, got {dict(phases)}")
+    waiting = {phase: given[phase] for phase in WAITING_PHASES if phase in given}
+    return {
+        **(waiting or {"PENDING": DEFAULT_PHASES["PENDING"]}),
+        **({"IN_PROGRESS": given["IN_PROGRESS"]} if "IN_PROGRESS" in given else {}),
+        **{phase: given.get(phase, DEFAULT_PHASES[phase]) for phase in WORK_PHASES},
+    }
 
 
 def default_projects() -> dict[str, dict[str, ServiceConfig]]:
@@ -148,6 +238,9 @@ class EmulatorConfig:
     projects: dict[str, dict[str, ServiceConfig]] = field(default_factory=default_projects)
     team_id: str | None = None
     faults: dict[str, list[Fault]] = field(default_factory=dict)
+    log_window: float = 1800.0
+    log_envelope: LogEnvelope = "list"
+    list_order: ListOrder = "newest-first"
 
     def __post_init__(self) -> None:
         if not self.tokens:
@@ -156,6 +249,12 @@ class EmulatorConfig:
             raise ConfigError("rate_limit must be 1 or more and rate_window positive")
         if self.log_page_limit < 1:
             raise ConfigError("log_page_limit must be 1 or more")
+        if not self.log_window > 0:
+            raise ConfigError("log_window must be a positive number of seconds")
+        if self.log_envelope not in LOG_ENVELOPES:
+            raise ConfigError(f"log_envelope {self.log_envelope!r} is not one of {LOG_ENVELOPES}")
+        if self.list_order not in LIST_ORDERS:
+            raise ConfigError(f"list_order {self.list_order!r} is not one of {LIST_ORDERS}")
         for endpoint in self.faults:
             check_endpoint(endpoint)
 
@@ -211,16 +310,23 @@ def config_from_mapping(raw: object) -> EmulatorConfig:
 def _service(raw: object, where: str) -> ServiceConfig:
     data = dict(_mapping(raw if raw is not None else {}, where))
     _known_keys(data, ServiceConfig, where)
-    if "history" in data:
-        history = []
-        for entry in _list(data["history"], f"{where}.history"):
-            entry_data = _mapping(entry, f"{where}.history")
-            _known_keys(entry_data, PastBuild, f"{where}.history")
-            history.append(PastBuild(**entry_data))
-        data["history"] = history
+    for key, kind in (("history", PastBuild), ("external_builds", ExternalBuild)):
+        if key in data:
+            entries = []
+            for entry in _list(data[key], f"{where}.{key}"):
+                entry_data = _mapping(entry, f"{where}.{key}")
+                _known_keys(entry_data, kind, f"{where}.{key}")
+                try:
+                    entries.append(kind(**entry_data))
+                except ConfigError as error:
+                    raise ConfigError(f"{where}.{key}: {error}") from error
+            data[key] = entries
     if "phases" in data:
         data["phases"] = dict(_mapping(data["phases"], f"{where}.phases"))
-    return ServiceConfig(**data)
+    try:
+        return ServiceConfig(**data)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from error
 
 
 def _mapping(raw: object, where: str) -> Mapping[str, Any]:

@@ -1,164 +1,67 @@
-"""Build logs: realistic lines planned per phase, and the build-logs query over them.
+"""The build-logs query: its window, its direction, its filters and its pages.
 
-Lines come in bursts of up to 10 that share one millisecond timestamp, on purpose: a client
-paging by timestamp must cope with ties.
+A range reads the lines between two times, both inclusive. When the query gives one end only,
+the range covers the config's log_window (30 minutes, the official CLI's assumption) from
+startTime, or up to endTime; with neither, the last log_window seconds; `duration` replaces
+log_window and, as documented, may go with one end at most. A range with more matching lines than
+the answer holds says `pagination: {hasNextPage: true, cursor}`: the cursor carries the range,
+its direction and filters, and where the answer ended, so asking again with it goes on from there.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import math
-import random
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from .answers import RequestError
 from .clock import iso_from_ms, ms_from_iso
+from .story import LogLine
 
-DOCKER_STEPS = (
-    ("FROM node:20-alpine AS base", "resolve docker.io/library/node:20-alpine done"),
-    ("WORKDIR /app", "writing layer sha256:4f4fb700ef54 done"),
-    ("COPY package.json package-lock.json ./", "transferring context: 412.31kB done"),
-    ("RUN npm ci", "added 812 packages, and audited 813 packages in 6s"),
-    ("COPY . .", "transferring context: 2.31MB done"),
-    ("RUN npm run build", "> web@1.4.0 build > tsc -p tsconfig.json"),
-    ("RUN npm test", "Tests: 148 passed, 148 total"),
-    ("EXPOSE 8080", "exporting layers done"),
-    ('CMD ["node", "dist/server.js"]', "writing image sha256:9c1d2e3f4a5b done"),
-)
-FAILURE_MESSAGE = (
-    'Build failed at step 7/9 (RUN npm test): process "/bin/sh -c npm test" '
-    "did not complete successfully: exit code: 1"
-)
-CRASH_MESSAGE = "Build container crashed (OOMKilled)"
-ABORT_MESSAGE = "Build aborted by user"
-SUCCESS_MESSAGE = "Image successfully built"
-
-
-@dataclass(frozen=True)
-class LogLine:
-    """One log line, timed in milliseconds after the build's creation."""
-
-    offset_ms: int
-    container_id: str
-    text: str
-
-
-@dataclass(frozen=True)
-class BuildStory:
-    """What a build's log tells: its source, image and how it ends."""
-
-    build_id: str
-    source: str
-    from_bundle: bool
-    branch: str
-    sha: str
-    image: str
-    ending: str
-
-
-def plan_log(
-    story: BuildStory, schedule: list[tuple[str, float, float]], lines_per_phase: int
-) -> list[LogLine]:
-    """Every line the build will log: lines_per_phase per (status, start, end) phase, in bursts."""
-    # Seeded by the build id so the same build always logs the same way; not for secrets.
-    rng = random.Random(story.build_id)  # noqa: S311
-    container = f"{story.build_id}-builder"
-    lines: list[LogLine] = []
-    for status, start, end in schedule:
-        texts = _phase_texts(status, story)
-        remaining = lines_per_phase
-        sizes: list[int] = []
-        while remaining > 0:
-            sizes.append(min(remaining, rng.randint(3, 10)))
-            remaining -= sizes[-1]
-        for index, size in enumerate(sizes):
-            offset_ms = round((start + (end - start) * index / len(sizes)) * 1000)
-            lines.extend(LogLine(offset_ms, container, next(texts)) for _ in range(size))
-    end_ms = round(schedule[-1][2] * 1000) if schedule else 0
-    lines.extend(LogLine(end_ms, container, text) for text in _ending_texts(story))
-    return lines
-
-
-def abort_line(build_id: str, offset_ms: int) -> LogLine:
-    """The line an aborted build logs last."""
-    return LogLine(offset_ms, f"{build_id}-builder", ABORT_MESSAGE)
-
-
-def _phase_texts(status: str, story: BuildStory) -> Iterator[str]:
-    """Endless plausible lines for one phase: its opening lines, then varied progress lines."""
-    if status == "QUEUED":
-        yield from (
-            f"Build {story.build_id} queued",
-            "Waiting for an available build node",
-            "Build scheduled on node build-pool-3",
-            "Pulling builder image northflank/buildkit:v0.12.5",
-        )
-        for attempt in itertools.count(1):
-            yield f"Builder not ready yet, checking again (attempt {attempt})"
-    elif status == "CLONING":
-        fetch = "Downloading bundle" if story.from_bundle else "Cloning repository"
-        yield from (
-            f"{fetch} {story.source} ...",
-            f"Checking out {story.sha} ({story.branch})",
-            "remote: Enumerating objects: 1423, done.",
-            "remote: Counting objects: 100% (1423/1423), done.",
-            "Receiving objects: 100% (1423/1423), 2.31 MiB | 18.40 MiB/s, done.",
-            "Resolving deltas: 100% (812/812), done.",
-            f"HEAD is now at {story.sha[:7]} Merge pull request #41 from acme/feature",
-        )
-        for count in itertools.count(1):
-            yield f"Submodule path 'vendor/lib{count}': checked out '{story.sha[:12]}'"
-    elif status == "BUILDING":
-        for step in itertools.count():
-            command, output = DOCKER_STEPS[step % len(DOCKER_STEPS)]
-            number = step % len(DOCKER_STEPS) + 1
-            yield f"Step {number}/{len(DOCKER_STEPS)} : {command}"
-            yield f"#{step + 4} 0.{412 + step * 37 % 500} {output}"
-            yield f"#{step + 4} DONE {1 + step * 7 % 50 / 10:.1f}s"
-    else:
-        yield f"Pushing image {story.image}"
-        for layer in itertools.count():
-            digest = hashlib.sha256(f"{story.sha}{layer}".encode()).hexdigest()[:12]
-            yield f"{digest}: Pushed"
-
-
-def _ending_texts(story: BuildStory) -> tuple[str, ...]:
-    if story.ending == "failure":
-        return (
-            "#10 4.211 npm ERR! Test failed.  See above for more details.",
-            '#10 ERROR: process "/bin/sh -c npm test" did not complete successfully: exit code: 1',
-            "error: npm ERR! Test failed",
-            'process "/bin/sh -c npm test" did not complete successfully: exit code: 1',
-            "Build failed",
-        )
-    if story.ending == "crash":
-        return ("Build container exited unexpectedly", CRASH_MESSAGE)
-    return (f"Build finished: {story.image}", SUCCESS_MESSAGE)
+FILTERS = ("textIncludes", "textNotIncludes", "regexIncludes", "regexNotIncludes")
+# Where a logs answer puts its lines; "list" is the documented {"data": [...]}.
+ENVELOPES = {"list": None, "logs": "logs", "data": "data", "unknown": "entries"}
 
 
 @dataclass(frozen=True)
 class LogQuery:
-    """A parsed build-logs query."""
+    """A parsed build-logs query string."""
 
-    build_id: str
+    build_id: str | None
     start_ms: int | None
     end_ms: int | None
     duration: float | None
     line_limit: int
     backward: bool
     filters: tuple[tuple[str, str], ...]
+    cursor: str | None
 
 
-FILTERS = ("textIncludes", "textNotIncludes", "regexIncludes", "regexNotIncludes")
+@dataclass(frozen=True)
+class LogRange:
+    """What one range reads: a build's lines between two epoch ms, filtered, and where to resume.
+
+    `resume` is a line's index in the build's log: a forward range reads from it on, a backward
+    range the lines before it; None reads the whole range.
+    """
+
+    project_id: str
+    service_id: str
+    build_id: str
+    lower_ms: int
+    upper_ms: int
+    backward: bool
+    filters: tuple[tuple[str, str], ...]
+    resume: int | None = None
 
 
 def parse_log_query(query: Mapping[str, str], page_limit: int) -> LogQuery:
     """Read the build-logs query string; raises RequestError (400) for a bad value."""
-    build_id = query.get("buildId", "")
-    if not build_id:
+    cursor = query.get("cursor") or None
+    build_id = query.get("buildId") or None
+    if build_id is None and cursor is None:
         raise RequestError(400, "Query parameter buildId is required")
     query_type = query.get("queryType", "range")
     if query_type != "range":
@@ -172,6 +75,9 @@ def parse_log_query(query: Mapping[str, str], page_limit: int) -> LogQuery:
     duration = _seconds(query, "duration")
     if duration is not None and not (math.isfinite(duration) and duration >= 0):
         raise RequestError(400, "duration must be a non-negative number of seconds")
+    start_ms, end_ms = _timestamp(query, "startTime"), _timestamp(query, "endTime")
+    if duration is not None and start_ms is not None and end_ms is not None:
+        raise RequestError(400, "duration may be set with only one of startTime or endTime")
     filters = tuple((name, query[name]) for name in FILTERS if name in query)
     for name, pattern in filters:
         if name.startswith("regex"):
@@ -181,36 +87,61 @@ def parse_log_query(query: Mapping[str, str], page_limit: int) -> LogQuery:
                 raise RequestError(400, f"{name} is not a valid regex: {error}") from error
     return LogQuery(
         build_id,
-        _timestamp(query, "startTime"),
-        _timestamp(query, "endTime"),
+        start_ms,
+        end_ms,
         duration,
         min(line_limit, page_limit),  # a larger limit is capped, as the API caps its results
         direction == "backward",
         filters,
+        cursor,
     )
 
 
-def select_lines(
-    lines: list[tuple[int, LogLine]], query: LogQuery, now_ms: int
-) -> list[tuple[int, LogLine]]:
-    """The lines (already emitted, as (epoch ms, line) in order) that the query asks for."""
+def new_range(
+    query: LogQuery, project_id: str, service_id: str, now_ms: int, window_seconds: float
+) -> LogRange:
+    """The range a query without a cursor reads (see the module docstring for the window)."""
+    seconds = query.duration if query.duration is not None else window_seconds
+    length = round(seconds * 1000)
     lower, upper = query.start_ms, query.end_ms
-    if query.duration is not None and (lower is None or upper is None):
-        if lower is not None and not query.backward:
-            upper = lower + round(query.duration * 1000)
-        else:
-            end = upper if upper is not None else now_ms
-            window_start = end - round(query.duration * 1000)
-            lower = window_start if lower is None else max(lower, window_start)
-    chosen = [
-        (ts, line)
-        for ts, line in lines
-        if (lower is None or ts >= lower)  # startTime is inclusive
-        and (upper is None or ts <= upper)
-        and all(_passes(name, pattern, line.text) for name, pattern in query.filters)
+    if lower is not None:
+        bounds = (lower, upper if upper is not None else lower + length)
+    elif upper is not None:
+        bounds = (upper - length, upper)
+    else:
+        bounds = (now_ms - length, now_ms)
+    return LogRange(
+        project_id, service_id, query.build_id or "", *bounds, query.backward, query.filters
+    )
+
+
+def read_range(
+    lines: list[tuple[int, LogLine]], where: LogRange, line_limit: int
+) -> tuple[list[tuple[int, LogLine]], LogRange | None]:
+    """One answer's lines (emitted ones, as (epoch ms, line), oldest first) and the rest's range.
+
+    A backward answer holds the newest lines of the range, still oldest first. The second value
+    is None when the answer holds every line the range has now.
+    """
+    resume = where.resume
+    matching = [
+        index
+        for index, (ts, line) in enumerate(lines)
+        if where.lower_ms <= ts <= where.upper_ms
+        and (resume is None or (index < resume if where.backward else index >= resume))
+        and all(_passes(name, pattern, line.text) for name, pattern in where.filters)
     ]
-    # Backward returns the newest lines, still in chronological order.
-    return chosen[-query.line_limit :] if query.backward else chosen[: query.line_limit]
+    chosen = matching[-line_limit:] if where.backward else matching[:line_limit]
+    rest = None
+    if len(matching) > line_limit:
+        rest = replace(where, resume=chosen[0] if where.backward else chosen[-1] + 1)
+    return [lines[index] for index in chosen], rest
+
+
+def envelope(lines: list[dict[str, str]], kind: str) -> Any:
+    """The answer's "data": the lines, or an object holding them under the envelope's key."""
+    key = ENVELOPES[kind]
+    return lines if key is None else {key: lines}
 
 
 def _passes(name: str, pattern: str, text: str) -> bool:

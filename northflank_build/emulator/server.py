@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import math
 import socket
@@ -22,11 +23,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .answers import Answer, RequestError, error_answer, json_answer
 from .api import Api, match_route
 from .clock import Clock
-from .config import EmulatorConfig, load_config
+from .config import EmulatorConfig, ExternalBuild, Outcome, load_config
 from .faults import Fault, FaultError, FaultPlan, check_endpoint
 from .logs import line_json
 from .recording import Headers, RecordedRequest
-from .state import World
+from .state import World, newest_first
 
 HTML_PAGE = (
     "<html><head><title>{code} {phrase}</title></head><body>"
@@ -37,10 +38,12 @@ HTML_PAGE = (
 class Emulator:
     """A local Northflank API; start() serves it on a daemon thread until stop()."""
 
-    def __init__(self, config: EmulatorConfig | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(self, config: EmulatorConfig | None = None, clock: Clock | None = None) -> None:
+        """Serve config (the default world without one) on clock (the machine's without one)."""
         self.config = config if config is not None else EmulatorConfig()
+        self.clock = clock if clock is not None else Clock()
         self._lock = threading.Lock()
-        self._world = World(self.config, clock or Clock())
+        self._world = World(self.config, self.clock)
         self._api = Api(self._world)
         self._faults = FaultPlan()
         self._requests: list[RecordedRequest] = []
@@ -123,7 +126,7 @@ class Emulator:
         Raises KeyError naming the project or service when there is no such service.
         """
         with self._lock:
-            now = self._world.clock.now()
+            now = self.clock.now()
             try:
                 builds = self._world.service_builds(project_id, service_id)
             except RequestError as error:
@@ -144,13 +147,44 @@ class Emulator:
                 line_json(build.created_ms + line.offset_ms, line) for line in build.visible_lines()
             ]
 
+    def add_build(
+        self,
+        project_id: str,
+        service_id: str,
+        *,
+        sha: str | None = None,
+        branch: str | None = None,
+        pull_request_id: int | None = None,
+        outcome: Outcome = "success",
+        elapsed: float = 0.0,
+        duration: float | None = None,
+    ) -> dict[str, Any]:
+        """Add a build the client did not start, as Northflank's "build latest" or a push would.
+
+        It was created `elapsed` seconds ago and runs the service's phases (stretched to
+        `duration` seconds when given), so an elapsed past its end adds a concluded build.
+        Without a sha it builds the latest commit of its branch or pull request (a combined
+        service: its linked branch), the sha a start request without one gets. Returns the build
+        object as the API would answer it now. KeyError for an unknown service, ValueError for a
+        deployment service or a bad value (a git service's sha must be 40 characters).
+        """
+        external = ExternalBuild(sha, branch, pull_request_id, outcome, elapsed, duration)
+        with self._lock:
+            try:
+                build = self._world.add_external_build(project_id, service_id, external)
+            except RequestError as error:
+                if error.status == 404:
+                    raise KeyError(error.message) from None
+                raise ValueError(error.message) from None
+            return build.to_json(self.clock.now())
+
     def add_faults(self, endpoint: str, faults: Sequence[Fault | str]) -> None:
         """Queue faults (dataclasses or compact strings) for an endpoint, played in order."""
         with self._lock:
             self._faults.add(endpoint, faults)
 
     def reset(self) -> None:
-        """Forget API-started builds, recorded requests, rate windows and queued faults."""
+        """Forget builds not from the config, recorded requests, cursors, rate windows, faults."""
         with self._lock:
             self._world.reset()
             self._requests.clear()
@@ -174,15 +208,14 @@ class Emulator:
     def _control(self, method: str, path: str, raw_body: bytes) -> Answer:
         """The /_emulator/ routes: no auth, not recorded, not rate limited."""
         with self._lock:
-            now = self._world.clock.now()
+            now = self.clock.now()
             if (method, path) == ("GET", "/_emulator/requests"):
                 return json_answer(200, {"requests": [r.as_json() for r in self._requests]})
             if (method, path) == ("GET", "/_emulator/builds"):
                 every = [b for builds in self._world.builds.values() for b in builds]
-                newest_first = sorted(every, key=lambda b: -b.seq)
                 listed = [
                     {"projectId": b.project_id, "serviceId": b.service_id, **b.to_json(now)}
-                    for b in newest_first
+                    for b in sorted(every, key=newest_first)
                 ]
                 return json_answer(200, {"builds": listed})
             if (method, path) == ("GET", "/_emulator/faults"):
@@ -192,7 +225,34 @@ class Emulator:
             return json_answer(200, {"reset": True})
         if (method, path) == ("POST", "/_emulator/faults"):
             return self._queue_faults(raw_body)
+        if (method, path) == ("POST", "/_emulator/builds"):
+            return self._add_external(raw_body)
         return error_answer(404, f"Route not found: {method} {path}")
+
+    def _add_external(self, raw_body: bytes) -> Answer:
+        """POST /_emulator/builds: add_build with the fields of a JSON object."""
+        usage = (
+            'expected {"projectId", "serviceId", "sha"?, "branch"?, "pullRequestId"?, '
+            '"outcome"?, "elapsed"?, "duration"?}'
+        )
+        names = {"sha": "sha", "branch": "branch", "pullRequestId": "pull_request_id"}
+        names.update(outcome="outcome", elapsed="elapsed", duration="duration")
+        try:
+            plan = json.loads(raw_body or b"null")
+            required = {"projectId", "serviceId"}
+            if (
+                not isinstance(plan, dict)
+                or set(plan) - {*required, *names}
+                or required - set(plan)
+            ):
+                raise ValueError("unknown or missing fields")
+            fields = {names[key]: value for key, value in plan.items() if key in names}
+            build = self.add_build(str(plan["projectId"]), str(plan["serviceId"]), **fields)
+        except KeyError as error:
+            return error_answer(404, f"{error.args[0] if error.args else error}; {usage}")
+        except (ValueError, TypeError) as error:  # ConfigError is a ValueError
+            return error_answer(400, f"{error}; {usage}")
+        return json_answer(200, {"build": build})
 
     def _queue_faults(self, raw_body: bytes) -> Answer:
         try:
@@ -274,9 +334,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server_version
 
     def date_time_string(self, timestamp: float | None = None) -> str:
-        """The Date header, on the emulator's clock (the client reads the API's clock from it)."""
-        clock = self.server.emulator._world.clock
-        return super().date_time_string(clock.wall() if timestamp is None else timestamp)
+        """The Date header, on the emulator's clock."""
+        moment = self.server.emulator.clock.wall() if timestamp is None else timestamp
+        return email.utils.formatdate(moment, usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the request log is emu.requests and GET /_emulator/requests."""
@@ -326,7 +386,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=dict(parse_qsl(parts.query, keep_blank_values=True)),
             headers=Headers(dict(self.headers.items())),
             raw_body=raw_body,
-            at=emulator._world.clock.now(),
+            at=emulator.clock.now(),
         )
         route = match_route(self.command, path)
         fault = emulator._receive(request, route.endpoint if route else None)

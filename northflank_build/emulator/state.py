@@ -1,6 +1,7 @@
-"""The emulated world: builds, their lifecycle over time, list cursors and rate-limit windows.
+"""The emulated world: builds per service, list and log cursors, and rate-limit windows.
 
-Not thread-safe on its own: the server calls it under one lock.
+Not thread-safe on its own: the server calls it under one lock, so builds started on several
+services at once, and the one rate-limit window per token they share, stay consistent.
 """
 
 from __future__ import annotations
@@ -8,104 +9,46 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .answers import RequestError
-from .clock import Clock, iso_from_ms
-from .config import PHASES, EmulatorConfig, PastBuild, ServiceConfig
-from .logs import (
-    ABORT_MESSAGE,
-    CRASH_MESSAGE,
-    FAILURE_MESSAGE,
-    SUCCESS_MESSAGE,
-    BuildStory,
-    LogLine,
-    abort_line,
-    plan_log,
-)
+from .builds import Build, Schedule, plan_schedule
+from .clock import Clock
+from .config import EmulatorConfig, ExternalBuild, Outcome, PastBuild, ServiceConfig
+from .logs import LogQuery, LogRange, line_json, new_range, read_range
+from .story import BuildStory, plan_log
 from .validate import BuildRequest
 
 ADJECTIVES = ("joyous", "brave", "calm", "eager", "gentle", "lively", "proud", "quiet", "witty")
 NOUNS = ("view", "river", "forest", "meadow", "harbor", "summit", "canyon", "breeze", "comet")
-FINAL_STATUS = {"success": "SUCCESS", "failure": "FAILURE", "crash": "CRASHED"}
-OUTCOME_OF_STATUS = {status: outcome for outcome, status in FINAL_STATUS.items()}
-FINAL_MESSAGE = {"SUCCESS": SUCCESS_MESSAGE, "FAILURE": FAILURE_MESSAGE, "CRASHED": CRASH_MESSAGE}
+KEPT_CURSORS = 1000  # the newest cursors handed out stay valid; older ones are forgotten
+
+T = TypeVar("T")
 
 
-@dataclass
-class Build:
-    """One build; its status follows from the time elapsed since created (monotonic)."""
+class Cursors(Generic[T]):
+    """Opaque 24-character cursors for what the next page needs; the newest KEPT_CURSORS kept."""
 
-    id: str
-    project_id: str
-    service_id: str
-    seq: int
-    created: float
-    created_ms: int
-    schedule: list[tuple[str, int, int]]  # (status, start ms, end ms) after creation
-    final_status: str
-    lines: list[LogLine]
-    sha: str
-    image: str
-    branch: str | None = None
-    pull_request_id: int | None = None
-    from_history: bool = False
-    aborted_ms: int | None = None
+    def __init__(self) -> None:
+        self._kept: OrderedDict[str, T] = OrderedDict()
 
-    @property
-    def conclusion_ms(self) -> int:
-        """Milliseconds after creation at which the build concludes (or was aborted)."""
-        if self.aborted_ms is not None:
-            return self.aborted_ms
-        return self.schedule[-1][2] if self.schedule else 0
+    def keep(self, value: T) -> str:
+        """A new cursor for value."""
+        cursor = secrets.token_hex(12)
+        self._kept[cursor] = value
+        while len(self._kept) > KEPT_CURSORS:
+            self._kept.popitem(last=False)
+        return cursor
 
-    def status_at(self, now: float) -> tuple[str, bool]:
-        """(status, concluded) at a monotonic time."""
-        elapsed_ms = (now - self.created) * 1000
-        if self.aborted_ms is not None and elapsed_ms >= self.aborted_ms:
-            return "ABORTED", True
-        for status, _, end_ms in self.schedule:
-            if elapsed_ms < end_ms:
-                return status, False
-        return self.final_status, True
+    def get(self, cursor: str) -> T | None:
+        """What the cursor was handed out for, if it is still kept."""
+        return self._kept.get(cursor)
 
-    def to_json(self, now: float) -> dict[str, Any]:
-        """The API's build object at a monotonic time; keys without a value are left out."""
-        status, concluded = self.status_at(now)
-        data: dict[str, Any] = {"id": self.id}
-        if self.branch is not None:
-            data["branch"] = self.branch
-        if self.pull_request_id is not None:
-            data["pullRequestId"] = self.pull_request_id
-        data.update(
-            sha=self.sha,
-            status=status,
-            registry={"uri": self.image},
-            concluded=concluded,
-            createdAt=iso_from_ms(self.created_ms),
-        )
-        if concluded:
-            data["success"] = status == "SUCCESS"
-            data["message"] = ABORT_MESSAGE if status == "ABORTED" else FINAL_MESSAGE[status]
-            data["buildConcludedAt"] = (self.created_ms + self.conclusion_ms) / 1000
-        return data
-
-    def visible_lines(self) -> list[LogLine]:
-        """The whole log as it stands: cut at the abort when there was one."""
-        if self.aborted_ms is None:
-            return list(self.lines)
-        kept = [line for line in self.lines if line.offset_ms <= self.aborted_ms]
-        return [*kept, abort_line(self.id, self.aborted_ms)]
-
-    def emitted_lines(self, now: float) -> list[tuple[int, LogLine]]:
-        """(epoch ms, line) for the lines logged by a monotonic time, in order."""
-        elapsed_ms = (now - self.created) * 1000
-        return [
-            (self.created_ms + line.offset_ms, line)
-            for line in self.visible_lines()
-            if line.offset_ms <= elapsed_ms
-        ]
+    def clear(self) -> None:
+        """Forget every cursor."""
+        self._kept.clear()
 
 
 @dataclass
@@ -134,15 +77,19 @@ class RateState:
         }
 
 
+ListCursor = tuple[str, str, tuple[int, ...]]  # project, service, the seqs still to list
+
+
 @dataclass
 class World:
-    """Builds per service, list cursors, rate windows; history builds survive a reset."""
+    """Builds per service, cursors, rate windows; the config's builds survive a reset."""
 
     config: EmulatorConfig
     clock: Clock
     builds: dict[tuple[str, str], list[Build]] = field(default_factory=dict)
     started: dict[tuple[str, str], int] = field(default_factory=dict)
-    cursors: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    list_cursors: Cursors[ListCursor] = field(default_factory=Cursors)
+    log_cursors: Cursors[LogRange] = field(default_factory=Cursors)
     rates: dict[str, RateWindow] = field(default_factory=dict)
     next_seq: int = 0
 
@@ -153,13 +100,16 @@ class World:
                 self.builds[(project_id, service_id)] = []
                 for past in sorted(service.history, key=lambda p: -p.age):
                     self._add_past_build(project_id, service_id, past, now)
+                for external in service.external_builds:
+                    self.add_external_build(project_id, service_id, external, kept=True)
 
     def reset(self) -> None:
-        """Forget API-started builds, cursors and rate windows; keep history."""
+        """Forget builds not from the config, cursors and rate windows."""
         for key, builds in self.builds.items():
-            self.builds[key] = [build for build in builds if build.from_history]
+            self.builds[key] = [build for build in builds if build.kept]
         self.started.clear()
-        self.cursors.clear()
+        self.list_cursors.clear()
+        self.log_cursors.clear()
         self.rates.clear()
 
     def service(self, project_id: str, service_id: str) -> ServiceConfig:
@@ -172,9 +122,9 @@ class World:
         return services[service_id]
 
     def service_builds(self, project_id: str, service_id: str) -> list[Build]:
-        """The service's builds, newest first."""
+        """The service's builds, newest first (by creation; the later added first on a tie)."""
         self.service(project_id, service_id)
-        return sorted(self.builds[(project_id, service_id)], key=lambda b: -b.seq)
+        return sorted(self.builds[(project_id, service_id)], key=newest_first)
 
     def find_build(self, project_id: str, service_id: str, build_id: str) -> Build:
         """One build of the service; RequestError 404 when it has no such build."""
@@ -195,18 +145,51 @@ class World:
         if service.type == "combined" and branch is None:
             branch = service.branch or "main"
         origin = request.bundle_url or service.repository or service_id
-        sha = request.sha or _invented_sha(origin, branch or _ref_name(request.pull_request_id))
-        schedule = _schedule(service.phases, outcome, 1.0)
+        sha = request.sha
+        if sha is None:
+            sha = _invented_sha(origin, branch or _ref_name(request.pull_request_id))
         return self._add_build(
             project_id,
             service_id,
-            schedule=schedule,
-            final_status=FINAL_STATUS[outcome],
+            schedule=plan_schedule(service.phases, outcome, None),
+            outcome=outcome,
             created=self.clock.now(),
             sha=sha,
             branch=branch,
             pull_request_id=request.pull_request_id,
             source=origin,
+        )
+
+    def add_external_build(
+        self, project_id: str, service_id: str, external: ExternalBuild, kept: bool = False
+    ) -> Build:
+        """Add a build nobody started through the API; RequestError 404/409, ConfigError.
+
+        Without a sha it builds the latest commit of its branch or pull request: the sha a
+        start request without one would get.
+        """
+        service = self.service(project_id, service_id)
+        if service.type == "deployment":
+            raise RequestError(409, f"Service {service_id} is a deployment service")
+        service.check_sha(external.sha)
+        branch = external.branch
+        if branch is None and external.pull_request_id is None and service.type == "combined":
+            branch = service.branch or "main"
+        origin = service.repository or service_id
+        sha = external.sha
+        if sha is None:
+            sha = _invented_sha(origin, branch or _ref_name(external.pull_request_id))
+        return self._add_build(
+            project_id,
+            service_id,
+            schedule=plan_schedule(service.phases, external.outcome, external.duration),
+            outcome=external.outcome,
+            created=self.clock.now() - external.elapsed,
+            sha=sha,
+            branch=branch,
+            pull_request_id=external.pull_request_id,
+            source=origin,
+            kept=kept,
         )
 
     def abort(self, project_id: str, service_id: str, build_id: str) -> None:
@@ -221,24 +204,65 @@ class World:
     def list_page(
         self, project_id: str, service_id: str, query: dict[str, str]
     ) -> tuple[list[Build], dict[str, Any]]:
-        """One page of builds, newest first, and the pagination object."""
-        builds = self.service_builds(project_id, service_id)
+        """One page of builds in the config's list order, and the pagination object.
+
+        A cursor goes on with the builds that followed its page when it was handed out.
+        """
+        builds = self.listed(project_id, service_id)
         per_page = _bounded(query, "per_page", 50, 1, 100)
         if "cursor" in query:
-            anchor = self.cursors.get(query["cursor"])
+            anchor = self.list_cursors.get(query["cursor"])
             if anchor is None or anchor[:2] != (project_id, service_id):
                 raise RequestError(400, "cursor is not valid for this list")
-            builds = [build for build in builds if build.seq <= anchor[2]]
+            by_seq = {build.seq: build for build in builds}
+            builds = [by_seq[seq] for seq in anchor[2] if seq in by_seq]
         else:
             page = _bounded(query, "page", 1, 1, 10**6)
             builds = builds[(page - 1) * per_page :]
         shown = builds[:per_page]
         pagination: dict[str, Any] = {"hasNextPage": len(builds) > per_page, "count": len(shown)}
         if len(builds) > per_page:
-            cursor = secrets.token_hex(12)
-            self.cursors[cursor] = (project_id, service_id, builds[per_page].seq)
-            pagination["cursor"] = cursor
+            rest = tuple(build.seq for build in builds[per_page:])
+            pagination["cursor"] = self.list_cursors.keep((project_id, service_id, rest))
         return shown, pagination
+
+    def listed(self, project_id: str, service_id: str) -> list[Build]:
+        """The service's builds in the order the list endpoint gives them (list_order)."""
+        newest_first = self.service_builds(project_id, service_id)
+        order = self.config.list_order
+        if order == "oldest-first":
+            return newest_first[::-1]
+        if order == "newest-first" or len(newest_first) < 2:
+            return newest_first
+        shuffled = sorted(newest_first, key=_shuffle_key)
+        if shuffled[0] is newest_first[0]:
+            shuffled.append(shuffled.pop(0))  # never newest first, so relying on it shows
+        return shuffled
+
+    def log_page(
+        self, project_id: str, service_id: str, query: LogQuery
+    ) -> tuple[list[dict[str, str]], dict[str, Any]]:
+        """One answer of the build-logs range query, and its pagination object."""
+        now = self.clock.now()
+        if query.cursor is None:
+            where = new_range(
+                query, project_id, service_id, self.clock.ms(now), self.config.log_window
+            )
+        else:
+            kept = self.log_cursors.get(query.cursor)
+            if (
+                kept is None
+                or (kept.project_id, kept.service_id) != (project_id, service_id)
+                or query.build_id not in (None, kept.build_id)
+            ):
+                raise RequestError(400, "cursor is not valid for this build's logs")
+            where = kept
+        build = self.find_build(project_id, service_id, where.build_id)
+        chosen, rest = read_range(build.emitted_lines(now), where, query.line_limit)
+        pagination: dict[str, Any] = {"hasNextPage": rest is not None}
+        if rest is not None:
+            pagination["cursor"] = self.log_cursors.keep(rest)
+        return [line_json(ts, line) for ts, line in chosen], pagination
 
     def count_request(self, token: str) -> RateState:
         """Count one request against the token's window and say where it stands."""
@@ -264,41 +288,35 @@ class World:
         self, project_id: str, service_id: str, past: PastBuild, now: float
     ) -> None:
         service = self.service(project_id, service_id)
-        outcome = "success" if past.outcome == "aborted" else past.outcome
-        # An aborted past build runs a schedule twice its duration and stops halfway.
-        length = past.duration * (2 if past.outcome == "aborted" else 1)
-        schedule = _schedule(service.phases, outcome, length, fit=True)
         origin = service.repository or service_id
         branch = past.branch or (service.branch if service.type == "combined" else None)
         sha = past.sha or _invented_sha(origin, f"{branch}@{past.age}")
-        build = self._add_build(
+        self._add_build(
             project_id,
             service_id,
-            schedule=schedule,
-            final_status=FINAL_STATUS[outcome],
+            schedule=plan_schedule(service.phases, past.outcome, past.duration),
+            outcome=past.outcome,
             created=now - past.age,
             sha=sha,
             branch=branch,
             pull_request_id=past.pull_request_id,
             source=origin,
-            from_history=True,
+            kept=True,
         )
-        if past.outcome == "aborted":
-            build.aborted_ms = round(past.duration * 1000)
 
     def _add_build(
         self,
         project_id: str,
         service_id: str,
         *,
-        schedule: list[tuple[str, int, int]],
-        final_status: str,
+        schedule: Schedule,
+        outcome: Outcome,
         created: float,
         sha: str,
         branch: str | None,
         pull_request_id: int | None,
         source: str,
-        from_history: bool = False,
+        kept: bool = False,
     ) -> Build:
         service = self.service(project_id, service_id)
         build_id = self._new_id()
@@ -310,7 +328,7 @@ class World:
             branch=branch or _ref_name(pull_request_id),
             sha=sha,
             image=image,
-            ending=OUTCOME_OF_STATUS[final_status],
+            ending=outcome,
         )
         seconds = [(status, start / 1000, end / 1000) for status, start, end in schedule]
         build = Build(
@@ -321,13 +339,13 @@ class World:
             created=created,
             created_ms=self.clock.ms(created),
             schedule=schedule,
-            final_status=final_status,
+            outcome=outcome,
             lines=plan_log(story, seconds, service.log_lines_per_phase),
             sha=sha,
             image=image,
             branch=branch,
             pull_request_id=pull_request_id,
-            from_history=from_history,
+            kept=kept,
         )
         self.next_seq += 1
         self.builds[(project_id, service_id)].append(build)
@@ -342,25 +360,14 @@ class World:
                 return build_id
 
 
-def _schedule(
-    phases: dict[str, float], outcome: str, scale: float, fit: bool = False
-) -> list[tuple[str, int, int]]:
-    """(status, start ms, end ms) per phase; failing builds stop after BUILDING.
+def newest_first(build: Build) -> tuple[float, int]:
+    """The sort key that puts the newest build first."""
+    return (-build.created, -build.seq)
 
-    With fit, the phases are stretched so that they last `scale` seconds in all.
-    """
-    used = PHASES if outcome == "success" else PHASES[:3]
-    total = sum(phases[p] for p in used)
-    schedule: list[tuple[str, int, int]] = []
-    start = 0.0
-    for phase in used:
-        if fit:
-            length = phases[phase] * scale / total if total else scale / len(used)
-        else:
-            length = phases[phase] * scale
-        schedule.append((phase, round(start * 1000), round((start + length) * 1000)))
-        start += length
-    return schedule
+
+def _shuffle_key(build: Build) -> bytes:
+    """A fixed pseudo-random rank: the same builds always list in the same shuffled order."""
+    return hashlib.sha256(f"{build.project_id}/{build.service_id}/{build.seq}".encode()).digest()
 
 
 def _ref_name(pull_request_id: int | None) -> str:

@@ -1,5 +1,8 @@
 """Hand-written checks of a start-build request body, following Northflank's published rules.
 
+Git builds: sha (exactly 40 characters), branch, pullRequestId, overrides. Bundle builds:
+bundleUrl (required), branch, sha (any revision string), overrides (the same object as for git).
+
 Written independently of the client's JSON Schema on purpose: a mistake in that schema must
 show up as a refused request here, not be copied.
 """
@@ -15,7 +18,7 @@ from typing import Any
 from .answers import RequestError
 
 GIT_KEYS = ("sha", "branch", "pullRequestId", "overrides")
-BUNDLE_KEYS = ("bundleUrl", "branch", "sha")
+BUNDLE_KEYS = ("bundleUrl", "branch", "sha", "overrides")
 OVERRIDE_KEYS = ("buildArguments", "buildFiles", "dockerSecretMounts", "docker")
 SECRET_KEYS = ("data", "encoding")
 DOCKER_PATTERNS = {
@@ -52,8 +55,11 @@ def check_build_body(
         _only_keys(body, BUNDLE_KEYS, "", problems)
         if not isinstance(body["bundleUrl"], str) or not body["bundleUrl"]:
             problems.append(_problem("bundleUrl", "must be a non-empty string"))
+        # A bundle's sha is any revision string, not a 40-character git sha.
         for key in ("branch", "sha"):
             _string(body, key, key, problems)
+        if "overrides" in body:
+            _check_overrides(body["overrides"], problems)
         _raise_if_any(problems)
         return BuildRequest(body.get("branch"), None, body.get("sha"), body["bundleUrl"])
     if build_source == "bundle":
