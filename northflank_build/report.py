@@ -275,7 +275,7 @@ def _build_fields(item: BuildOutcome, values: Mapping[str, Any]) -> dict[str, st
         "result": f"{icon} {item.result}".strip(),
         "duration": duration_text(item.build.duration if item.build else None),
         "image": code(str(values["image"])),
-        "reused": "reused: not started by this run" if item.reused else "",
+        "reused": "yes: not started by this run" if item.reused else "",
     }
 
 
