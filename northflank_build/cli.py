@@ -24,13 +24,15 @@ from northflank_build.client import Api, ServiceRef, Transport
 from northflank_build.console import Console, for_environment
 from northflank_build.context import CiContext, detect
 from northflank_build.errors import ApiError, Failure, InputErrors, Interrupted
-from northflank_build.inputs import read_inputs
+from northflank_build.inputs import Inputs, read_inputs
 from northflank_build.interruptible import send_from_worker_threads
-from northflank_build.logs import BuildLog, failure_lines
+from northflank_build.links import DASHBOARDS, builds_url, service_url
+from northflank_build.logs import BuildLog, failure_lines, plain
 from northflank_build.model import Build, Service
 from northflank_build.report import (
     Outcome,
     append_summary,
+    duration_text,
     outputs,
     summary_markdown,
     write_github_output,
@@ -38,12 +40,13 @@ from northflank_build.report import (
 )
 from northflank_build.request import StartRequest, build_body
 from northflank_build.schedule import describe, history_durations
-from northflank_build.settings import Settings, parse_settings
+from northflank_build.settings import MAX_TIMEOUT, Settings, parse_settings
 from northflank_build.signals import Pending, Signals
 from northflank_build.start import start_build
 from northflank_build.wait import wait_for
 
 EXIT_SUCCESS, EXIT_BUILD_FAILED, EXIT_TIMEOUT = 0, 1, 4
+TIMED_OUT_LINES = 5  # log lines the summary shows of where a timed-out build was
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,17 @@ class Ending:
     code: int
     build: Build | None = None
     log_tail: tuple[str, ...] = ()
+    highlights: tuple[str, ...] = ()  # the log lines that explain the ending
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The inputs read and checked, and the API client: nothing sent yet."""
+
+    inputs: Inputs
+    settings: Settings
+    ci: CiContext
+    api: Api
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,8 @@ class Run:
     console: Console
     signals: Signals
     env: Mapping[str, str] = field(repr=False)
+    inputs: Inputs | None = None
+    service_url: str | None = None  # the service's page on Northflank, where it is known
 
 
 def main(
@@ -92,14 +108,18 @@ def main(
     stdout = stdout or sys.stdout
     json_out = _json_requested(argv)
     console = for_environment(env, stdout=stdout, stderr=stderr or sys.stderr, quiet=json_out)
+    api: Api | None = None
     try:
-        run = prepare(argv, env, console, signals, clock, wall)
-    except InputErrors as failure:
-        for error in failure.errors:
-            console.error(error.message, title=error.title)
-        return failure.exit_code
+        setup = configure(argv, env, console, signals, clock, wall)
+        api = setup.api
+        run = prepare(setup, env, console, signals)
     except Failure as failure:
-        console.error(failure.message, title=failure.title)
+        errors = failure.errors if isinstance(failure, InputErrors) else [failure]
+        for error in errors:
+            console.error(error.message, title=error.title)
+        if json_out:
+            made = api.requests_made if api is not None else 0
+            _print_json(stdout, console.redact_value(failure_values(failure, made)))
         return failure.exit_code
     except Interrupted as stop:
         signals.disarm()
@@ -110,6 +130,19 @@ def main(
     return ending.code
 
 
+def failure_values(failure: Failure, api_requests: int) -> dict[str, Any]:
+    """The outputs of a run that ended before its start request was built, for
+    --output-format json: every output empty, result error, and the error itself."""
+    values = outputs(Outcome("error", {}, api_requests))
+    values["error"] = {"message": failure.message, "exit-code": failure.exit_code}
+    return values
+
+
+def _print_json(out: TextIO, values: Mapping[str, Any]) -> None:
+    out.write(json.dumps(values, separators=(",", ":")) + "\n")
+    out.flush()
+
+
 def _json_requested(argv: Sequence[str]) -> bool:
     args = list(argv)
     return "--output-format=json" in args or any(
@@ -117,19 +150,22 @@ def _json_requested(argv: Sequence[str]) -> bool:
     )
 
 
-def prepare(
+def configure(
     argv: Sequence[str],
     env: Mapping[str, str],
     console: Console,
     signals: Signals,
     clock: Callable[[], float],
     wall: Callable[[], float],
-) -> Run:
-    """Inputs, CI context, settings, the API client and the start request: nothing started."""
+) -> Setup:
+    """Inputs, CI context, settings and the API client: no request sent."""
     inputs = read_inputs(argv, env)
     token = inputs.value("api-token").strip()
     if token:
         console.add_secret(token)  # before anything else is printed
+    for name, meant in inputs.unknown:
+        guess = f" (did you mean {meant}?)" if meant else ""
+        console.warning(f"{name} is not an input or setting of this program{guess}; it is ignored")
     ci = detect(env)
     settings = parse_settings(inputs, env, token_hint=_token_hint(ci))
     for secret in settings.secrets():
@@ -146,8 +182,14 @@ def prepare(
         sleep=signals.sleep,
     )
     send_from_worker_threads(api.session, signals)
+    return Setup(inputs, settings, ci, api)
+
+
+def prepare(setup: Setup, env: Mapping[str, str], console: Console, signals: Signals) -> Run:
+    """The service (read when service-type is auto) and the start request: nothing started."""
+    settings, ci, api = setup.settings, setup.ci, setup.api
     service_ref = ServiceRef(settings.project_id, settings.service_id)
-    limits = api.limits(clock() + settings.timeout)
+    limits = api.limits(api.clock() + settings.timeout)
     service: Service | None = None
     if settings.service_type == "auto":
         service = api.get_service(service_ref, limits)
@@ -155,7 +197,8 @@ def prepare(
     request = build_body(settings, ci, service, console.warning)
     for note in request.notes:
         console.info(note)
-    return Run(settings, ci, api, service_ref, request, console, signals, env)
+    page = service_url(settings.api_url, settings.team_id, settings.project_id, settings.service_id)
+    return Run(settings, ci, api, service_ref, request, console, signals, env, setup.inputs, page)
 
 
 def _token_hint(ci: CiContext) -> str:
@@ -201,6 +244,10 @@ def carry_out(run: Run) -> Ending:
         console.error(failure.message, title=failure.title)
         return Ending("error", failure.exit_code)
     console.info(f"Build {build.id} started ({build.status or 'unknown status'})")
+    if run.service_url:
+        console.info(
+            f"Builds of {settings.service_id} on Northflank: {builds_url(run.service_url)}"
+        )
     _write_github(run, {"build-id": build.id})
     if not settings.wait:
         return Ending("started", EXIT_SUCCESS, build)
@@ -209,8 +256,21 @@ def carry_out(run: Run) -> Ending:
     except Interrupted as stop:
         return _ending(_cancel(stop, run).after_start(stop.build or build))
     except Failure as failure:
-        console.error(failure.message, title=failure.title)
+        console.error(_after_start(failure, build, run), title=failure.title)
         return Ending("error", failure.exit_code, build)
+
+
+def _after_start(failure: Failure, build: Build, run: Run) -> str:
+    """A failure once the build has started: it may still be running, so starting the step
+    again could start a second build; "try again later" is no advice here."""
+    where = f" ({builds_url(run.service_url)})" if run.service_url else ""
+    note = (
+        f"Build {build.id} was started and may still be running on Northflank: check it "
+        f"there{where} before starting another"
+    )
+    if isinstance(failure, ApiError):
+        return failure.with_hint(note).message
+    return f"{failure.message}. {note}"
 
 
 def _cancel(stop: Interrupted, run: Run) -> Cancel:
@@ -257,14 +317,15 @@ def follow(run: Run, build: Build) -> Ending:
         console.info(f"Build {build.id} succeeded: {message}")
         return Ending("success", EXIT_SUCCESS, build)
     tail = _log_tail(settings, log)
+    lines = tuple(failure_lines(list(tail)))
     text = f"Build {build.id} concluded without success: {build.status}"
     text += f": {message}" if message != build.status else ""
-    text += "".join(f"\n{line}" for line in failure_lines(list(tail)))
+    text += "".join(f"\n{line}" for line in lines)
     if settings.fail_on_build_failure:
         console.error(text, title=f"Northflank build {build.id} failed")
-        return Ending("failure", EXIT_BUILD_FAILED, build, tail)
+        return Ending("failure", EXIT_BUILD_FAILED, build, tail, lines)
     console.warning(text + "\n(fail-on-build-failure is false)")
-    return Ending("failure", EXIT_SUCCESS, build, tail)
+    return Ending("failure", EXIT_SUCCESS, build, tail, lines)
 
 
 def _history(run: Run, build: Build) -> tuple[float, ...]:
@@ -295,12 +356,16 @@ def _timed_out(run: Run, build: Build, log: BuildLog) -> Ending:
     else:
         console.info(f"Build {build.id} goes on running on Northflank (abort-on-timeout is false)")
     tail = _log_tail(settings, log)
+    form = run.inputs.form if run.inputs else (lambda name, value: f"{name}: {value}")
+    longer = duration_text(min(MAX_TIMEOUT, settings.timeout * 2))
     console.error(
         f"timeout {settings.timeout:g}s ran out while build {build.id} was {build.status}: "
-        "raise timeout, or set wait: false",
+        f"raise timeout ({form('timeout', longer)}), or do not wait for the build "
+        f"({form('wait', 'false')})",
         title="Northflank build timed out",
     )
-    return Ending("timed-out", EXIT_TIMEOUT, build, tail)
+    last = tuple(plain(line) for line in tail[-TIMED_OUT_LINES:])
+    return Ending("timed-out", EXIT_TIMEOUT, build, tail, last)
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -326,6 +391,10 @@ def write_report(run: Run, ending: Ending, json_out: TextIO | None) -> None:
         target=run.request.describe(),
         log_tail=tuple(console.redact(line) for line in ending.log_tail),
         run_url=run.ci.run_url,
+        highlights=tuple(console.redact(line) for line in ending.highlights),
+        service_url=run.service_url,
+        code_host=run.request.code_host,
+        links_note=_links_note(run),
     )
     values = console.redact_value(outputs(outcome))
     try:
@@ -339,8 +408,19 @@ def write_report(run: Run, ending: Ending, json_out: TextIO | None) -> None:
     except OSError as error:
         console.warning(f"could not write the outputs: {error.strerror} ({error.filename})")
     if json_out is not None:
-        json_out.write(json.dumps(values, separators=(",", ":")) + "\n")
-        json_out.flush()
+        _print_json(json_out, values)
+
+
+def _links_note(run: Run) -> str:
+    """Why the summary cannot link the service on Northflank, when giving team-id would."""
+    settings = run.settings
+    if run.service_url or settings.api_url not in DASHBOARDS:
+        return ""
+    form = run.inputs.form("team-id", "your-team") if run.inputs else "team-id"
+    return (
+        f"Give team-id to link the service on Northflank ({form}): the team's name in the "
+        "dashboard's address, app.northflank.com/t/your-team/..."
+    )
 
 
 def exit_now(code: int) -> NoReturn:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from northflank_build.inputs import variable_name
+from northflank_build.links import CodeHost, builds_url
 from northflank_build.model import Build, iso
 
 SUMMARY_TEMPLATE = Path(__file__).with_name("templates") / "summary.md"
@@ -43,6 +44,12 @@ class Outcome:
     target: str = ""
     log_tail: tuple[str, ...] = field(default_factory=tuple)
     run_url: str | None = None
+    # The log lines that explain the ending (a failure's errors, where a timed-out build was).
+    highlights: tuple[str, ...] = field(default_factory=tuple)
+    service_url: str | None = None
+    code_host: CodeHost = field(default_factory=CodeHost)
+    # Why the service is not linked, when a user could change that (e.g. give team-id).
+    links_note: str = ""
 
 
 def duration_text(seconds: float | None) -> str:
@@ -84,6 +91,7 @@ def outputs(outcome: Outcome) -> dict[str, Any]:
         "request": dict(outcome.request),
         "build": dict(build.data),
         "api-requests": str(outcome.api_requests),
+        "service-url": outcome.service_url or "",
     }
 
 
@@ -152,13 +160,55 @@ def code(text: str) -> str:
     return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
-def _target(outcome: Outcome, values: Mapping[str, Any]) -> str:
-    """The branch or pull request the API reports, else the request's target in words."""
+def link(text: str, url: str | None) -> str:
+    """Markdown text as a link to url; the text alone without one."""
+    if not text or not url:
+        return text
+    return f"[{text}](<{url}>)" if not any(c in url for c in "<>\n") else text
+
+
+def _target(outcome: Outcome, values: Mapping[str, Any]) -> tuple[str, str]:
+    """The row naming what was built: (its kind, its value), from the API's build, else from the
+    request's target in words."""
+    host = outcome.code_host
     if values["pull-request-id"]:
-        return f"pull request #{values['pull-request-id']}"
+        number = int(values["pull-request-id"])
+        words = host.change(number)
+        kind, mark = words.rsplit(" ", 1)
+        return kind.capitalize(), link(markdown_text(mark), host.change_url(number))
     if values["branch"]:
-        return code(str(values["branch"]))
-    return markdown_text(outcome.target.split(" at ")[0]) if outcome.target else ""
+        return "Branch", code(str(values["branch"]))
+    if outcome.target:
+        return "Target", markdown_text(outcome.target.split(" at ")[0])
+    return "", ""
+
+
+def headline(outcome: Outcome, status: str) -> str:
+    """The run's ending in one line, with the status where it says more than the result."""
+    status = markdown_text(status)
+    icon = RESULT_ICONS.get(outcome.result, "")
+    known = outcome.build is not None and bool(outcome.build.id)
+    words = {
+        "success": "Northflank build succeeded",
+        "failure": "Northflank build failed" + (f": {status}" if status != "FAILURE" else ""),
+        "aborted": "Northflank build aborted",
+        "timed-out": "Timed out waiting for the Northflank build"
+        + (": aborted" if status == "ABORTED" else f", still {status}" if status else ""),
+        "cancelled": "Cancelled; the Northflank build goes on running"
+        if known
+        else "Cancelled before a Northflank build was known",
+        "started": "Northflank build started" + (f" ({status})" if status else ""),
+        "dry-run": "Dry run: no Northflank build was started",
+        "error": "The Northflank API failed"
+        + ("; the build may still be running" if known else ""),
+    }.get(outcome.result, f"Northflank build: {outcome.result}")
+    return f"{icon} {words}".strip()
+
+
+HIGHLIGHT_TITLES = {
+    "failure": "The log lines that explain the failure:",
+    "timed-out": "The last lines of the log when the time ran out:",
+}
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:
@@ -178,29 +228,49 @@ def summary_markdown(outcome: Outcome, values: Mapping[str, Any]) -> str:
     """The job summary, from templates/summary.md: at most SUMMARY_LIMIT bytes, the log tail
     keeping its newest lines that fit."""
     template = SUMMARY_TEMPLATE.read_text(encoding="utf-8")
-    icon = RESULT_ICONS.get(outcome.result, "")
     build = outcome.build
+    sha = str(values["sha"])
+    target_kind, target = _target(outcome, values)
     fields = {
-        "service": code(outcome.service),
-        "build": code(str(values["build-id"])),
-        "commit": code(str(values["sha"])[:7]),
-        "target": _target(outcome, values),
-        "status": markdown_text(str(values["status"])),
-        "result": f"{icon} {outcome.result}".strip(),
+        "headline": headline(outcome, str(values["status"])),
+        "service": link(code(outcome.service), outcome.service_url),
+        "build": link(code(str(values["build-id"])), builds_url(outcome.service_url)),
+        "commit": link(code(sha[:7]), outcome.code_host.commit_url(sha)),
+        "target_kind": target_kind,
+        "target": target,
         "duration": duration_text(build.duration if build else None),
-        "image": code(str(values["image"])),
+        # The API names the image before it exists: only a successful build has one.
+        "image": code(str(values["image"])) if outcome.result == "success" else "",
         "api_requests": str(values["api-requests"]),
         "message": "",
+        "highlights": _highlights(outcome),
         "run_link": "",
+        "links_note": f"\n{markdown_text(outcome.links_note)}" if outcome.links_note else "",
         "log": "",
     }
     if values["message"]:
         fields["message"] = f"\n> {markdown_text(str(values['message']), most=1000)}"
     if outcome.run_url:
-        fields["run_link"] = f"\n[This CI run]({outcome.run_url})"
+        fields["run_link"] = f"\n{link('This CI run', outcome.run_url)}"
     used = len(fill(template, fields).encode("utf-8")) + 200
     fields["log"] = _log_block(outcome.log_tail, SUMMARY_LIMIT - used)
     return fill(template, fields)
+
+
+def _highlights(outcome: Outcome) -> str:
+    """The few log lines that explain the ending, shown before the collapsed log."""
+    title = HIGHLIGHT_TITLES.get(outcome.result)
+    if not title or not outcome.highlights:
+        return ""
+    lines = [line[:LOG_LINE_CHARS] for line in outcome.highlights]
+    fence = _fence(lines)
+    return "\n".join(["", title, "", fence + "text", *lines, fence])
+
+
+def _fence(lines: list[str]) -> str:
+    """A code fence longer than any run of backticks in the lines, so none can close it."""
+    longest = max((len(run) for line in lines for run in re.findall("`+", line)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def _log_block(lines: tuple[str, ...], budget: int) -> str:
@@ -214,9 +284,7 @@ def _log_block(lines: tuple[str, ...], budget: int) -> str:
     if not kept:
         return ""
     kept.reverse()
-    # A fence longer than any run of backticks in the log, so no log line can close it.
-    longest = max((len(run) for line in kept for run in re.findall("`+", line)), default=0)
-    fence = "`" * max(3, longest + 1)
+    fence = _fence(kept)
     title = f"Build log (last {len(kept)} lines)"
     block = ["", f"<details><summary>{title}</summary>", "", fence + "text", *kept, fence, ""]
     return "\n".join([*block, "</details>"])
