@@ -123,7 +123,11 @@ def main(
         return failure.exit_code
     except Interrupted as stop:
         signals.disarm()
-        return interrupted_before_start(console, stop.signum).code
+        cancelled = interrupted_before_start(console, stop.signum)
+        if json_out:
+            made = api.requests_made if api is not None else 0
+            _print_json(stdout, outputs(Outcome(cancelled.result, {}, made)))
+        return cancelled.code
     ending = carry_out(run)
     signals.disarm()
     write_report(run, ending, stdout if json_out else None)

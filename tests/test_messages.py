@@ -6,10 +6,13 @@ and the exit code."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
 
+from northflank_build.signals import Signals
+from tests.clock import CLOCK
 from tests.conftest import PROJECT, TOKEN, MakeEmulator, api_requests, started_builds
 from tests.runner import EVENTS, Result, base_env, github_env, run
 
@@ -249,3 +252,32 @@ def test_json_output_on_invalid_input(tmp_path: Path) -> None:
         "message": "timeout: must be a duration such as 900, 900s, 15m, 1h or 1h30m",
         "exit-code": 2,
     }
+
+
+def test_json_output_when_interrupted_before_the_start(
+    tmp_path: Path, make_emulator: MakeEmulator
+) -> None:
+    emulator = make_emulator()
+    emulator.add_faults("GET service", ["status:503"])
+
+    def sleep(seconds: float) -> None:  # the signal comes while the service read waits to retry
+        if signals.received is None:
+            signals.receive(signal.SIGINT)
+        CLOCK.sleep(seconds)
+
+    signals = Signals(sleep)
+    env = base_env(tmp_path)
+    env.update(
+        {
+            "NORTHFLANK_API_TOKEN": TOKEN,
+            "NORTHFLANK_PROJECT_ID": PROJECT,
+            "NORTHFLANK_API_URL": emulator.url,
+        }
+    )
+    args = ("--service-id", "api", "--branch", "main", "--output-format", "json")
+    result = run(env, *args, tmp=tmp_path, signals=signals)
+    assert result.code == 130, result.text
+    outputs = json.loads(result.stdout)
+    assert outputs["result"] == "cancelled"
+    assert outputs["api-requests"] == "1"
+    assert started_builds(emulator) == []
