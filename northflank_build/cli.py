@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -24,8 +25,9 @@ from northflank_build.conclude import conclude
 from northflank_build.console import Console, for_environment
 from northflank_build.context import CiContext, detect
 from northflank_build.errors import Failure, InputError, InputErrors, Interrupted
-from northflank_build.inputs import read_inputs
+from northflank_build.inputs import Inputs, read_inputs
 from northflank_build.interruptible import send_from_worker_threads
+from northflank_build.links import DASHBOARDS, builds_url, service_url
 from northflank_build.model import Build, Service
 from northflank_build.report import (
     BuildOutcome,
@@ -39,7 +41,7 @@ from northflank_build.report import (
 from northflank_build.request import build_body
 from northflank_build.run import EXIT_SUCCESS, Ending, Run, Target, exit_code_of
 from northflank_build.schedule import history_durations
-from northflank_build.settings import parse_settings
+from northflank_build.settings import Settings, parse_settings
 from northflank_build.signals import Pending, Signals
 from northflank_build.start import REUSE_PAGE, Started, may_reuse, reusable, start_build
 
@@ -66,22 +68,43 @@ def main(
     stdout = stdout or sys.stdout
     json_out = _json_requested(argv)
     console = for_environment(env, stdout=stdout, stderr=stderr or sys.stderr, quiet=json_out)
+    api: Api | None = None
     try:
-        run = prepare(argv, env, console, signals, clock, wall)
-    except InputErrors as failure:
-        for error in failure.errors:
-            console.error(error.message, title=error.title)
-        return failure.exit_code
+        setup = configure(argv, env, console, signals, clock, wall)
+        api = setup.api
+        run = prepare(setup, env, console, signals)
     except Failure as failure:
-        console.error(failure.message, title=failure.title)
+        errors = failure.errors if isinstance(failure, InputErrors) else [failure]
+        for error in errors:
+            console.error(error.message, title=error.title)
+        if json_out:
+            made = api.requests_made if api is not None else 0
+            _print_json(stdout, console.redact_value(failure_values(failure, made)))
         return failure.exit_code
     except Interrupted as stop:
         signals.disarm()
-        return interrupted_before_start(console, stop.signum)
+        code = interrupted_before_start(console, stop.signum)
+        if json_out:
+            made = api.requests_made if api is not None else 0
+            _print_json(stdout, outputs(Outcome((), made, early="cancelled")))
+        return code
     endings = carry_out(run)
     signals.disarm()
     write_report(run, endings, stdout if json_out else None)
     return exit_code_of(endings)
+
+
+def failure_values(failure: Failure, api_requests: int) -> dict[str, Any]:
+    """The outputs of a run that ended before its start request was built, for
+    --output-format json: every output empty, result error, and the error itself."""
+    values = outputs(Outcome((), api_requests))
+    values["error"] = {"message": failure.message, "exit-code": failure.exit_code}
+    return values
+
+
+def _print_json(out: TextIO, values: Mapping[str, Any]) -> None:
+    out.write(json.dumps(values, separators=(",", ":")) + "\n")
+    out.flush()
 
 
 def _json_requested(argv: Sequence[str]) -> bool:
@@ -91,19 +114,32 @@ def _json_requested(argv: Sequence[str]) -> bool:
     )
 
 
-def prepare(
+@dataclass(frozen=True)
+class Setup:
+    """The inputs read and checked, and the API client: nothing sent yet."""
+
+    inputs: Inputs
+    settings: Settings
+    ci: CiContext
+    api: Api
+
+
+def configure(
     argv: Sequence[str],
     env: Mapping[str, str],
     console: Console,
     signals: Signals,
     clock: Callable[[], float],
     wall: Callable[[], float],
-) -> Run:
-    """Inputs, CI context, settings, the API client and the start request: nothing started."""
+) -> Setup:
+    """Inputs, CI context, settings and the API client: no request sent."""
     inputs = read_inputs(argv, env)
     token = inputs.value("api-token").strip()
     if token:
         console.add_secret(token)  # before anything else is printed
+    for name, meant in inputs.unknown:
+        guess = f" (did you mean {meant}?)" if meant else ""
+        console.warning(f"{name} is not an input or setting of this program{guess}; it is ignored")
     ci = detect(env)
     settings = parse_settings(inputs, env, token_hint=_token_hint(ci))
     for secret in settings.secrets():
@@ -120,8 +156,15 @@ def prepare(
         sleep=signals.sleep,
     )
     send_from_worker_threads(api.session, signals)
+    return Setup(inputs, settings, ci, api)
+
+
+def prepare(setup: Setup, env: Mapping[str, str], console: Console, signals: Signals) -> Run:
+    """Every service (read when service-type is auto, or when there are several) and its start
+    request: nothing started."""
+    settings, ci, api = setup.settings, setup.ci, setup.api
     several = len(settings.service_ids) > 1
-    limits = api.limits(clock() + settings.timeout)
+    limits = api.limits(api.clock() + settings.timeout)
     targets, errors = [], []
     for service_id in settings.service_ids:
         ref = ServiceRef(settings.project_id, service_id)
@@ -131,16 +174,17 @@ def prepare(
             service = api.get_service(ref, limits)
             console.info(f"Service {service_id}: {service.service_type} service")
         try:
-            targets.append(
-                Target(ref, build_body(settings, service_id, ci, service, console.warning))
-            )
+            request = build_body(settings, service_id, ci, service, console.warning)
         except InputError as error:
             errors.append(error.about(service_id) if several else error)
+            continue
+        page = service_url(settings.api_url, settings.team_id, settings.project_id, service_id)
+        targets.append(Target(ref, request, page))
     if errors:
         raise InputErrors(errors)
     for note in targets[0].request.notes:
         console.info(note)
-    return Run(settings, ci, api, tuple(targets), console, signals, env)
+    return Run(settings, ci, api, tuple(targets), console, signals, env, setup.inputs)
 
 
 def _token_hint(ci: CiContext) -> str:
@@ -268,6 +312,8 @@ def _start(run: Run, target: Target) -> Started:
         )
         raise Interrupted(stop.signum, (found,) if found else ()) from None
     console.info(f"Build {build.id} of {of} started ({build.status or 'unknown status'})")
+    if target.service_url:
+        console.info(f"Builds of {of} on Northflank: {builds_url(target.service_url)}")
     return Started(target.service, build)
 
 
@@ -322,11 +368,15 @@ def write_report(run: Run, endings: Sequence[Ending], json_out: TextIO | None) -
                 build=e.build,
                 reused=e.reused,
                 log_tail=tuple(console.redact(line) for line in e.log_tail),
+                highlights=tuple(console.redact(line) for line in e.highlights),
+                service_url=e.target.service_url,
+                code_host=e.target.request.code_host,
             )
             for e in endings
         ),
         api_requests=run.api.requests_made,
         run_url=run.ci.run_url,
+        links_note=_links_note(run),
     )
     values = console.redact_value(outputs(outcome))
     try:
@@ -342,8 +392,19 @@ def write_report(run: Run, endings: Sequence[Ending], json_out: TextIO | None) -
     except OSError as error:
         console.warning(f"could not write the outputs: {error.strerror} ({error.filename})")
     if json_out is not None:
-        json_out.write(json.dumps(values, separators=(",", ":")) + "\n")
-        json_out.flush()
+        _print_json(json_out, values)
+
+
+def _links_note(run: Run) -> str:
+    """Why the summary cannot link the service on Northflank, when giving team-id would."""
+    settings = run.settings
+    if any(t.service_url for t in run.targets) or settings.api_url not in DASHBOARDS:
+        return ""
+    form = run.inputs.form("team-id", "your-team") if run.inputs else "team-id"
+    return (
+        f"Give team-id to link the service on Northflank ({form}): the team's name in the "
+        "dashboard's address, app.northflank.com/t/your-team/..."
+    )
 
 
 def exit_now(code: int) -> NoReturn:

@@ -45,9 +45,9 @@ HINTS = {
     400: "The API rejected the request: check the inputs named in the message",
     401: "Check api-token: it is missing, mistyped, expired or revoked",
     403: (
-        "Check the token's permissions: starting a build needs Project > Services > Deployment > "
-        "Deploy Build, reading one Project > Services > General > Read; organisation tokens "
-        "also need team-id"
+        "Check the token's permissions: starting or aborting a build needs Project > Services > "
+        "Deployment > Deploy Build (Project > Services > General > Update in newer API pages), "
+        "reading one Project > Services > General > Read; organisation tokens also need team-id"
     ),
     404: "Check project-id and service-id (and team-id), and that the token's team owns them",
     409: "The service is not in a state to build: check it on Northflank",
@@ -193,6 +193,9 @@ class Limits:
 
 
 ONCE = RetryPolicy(attempts=1)
+# Before the API has answered once, a refused connection or an unknown host is most likely a
+# wrong api-url: a few quick attempts, then the error, not minutes of retries.
+FIRST_CONTACT = RetryPolicy(attempts=3, budget=5.0)
 # Logs never decide the result, so they are not worth a long wait: a few quick attempts.
 LOG_RETRY = RetryPolicy(attempts=3, budget=LOG_RETRY_BUDGET)
 
@@ -234,6 +237,7 @@ class Api:
         self.wall = wall
         self.sleep = sleep
         self.requests_made = 0
+        self.answered = False  # whether any request of this run got an HTTP answer
         self.rate = RateLimit()
         self.server_offset: float | None = None  # the API's clock minus ours, from Date headers
         self.session = requests.Session()
@@ -306,6 +310,12 @@ class Api:
         never ends past the policy's time budget or the deadline.
         """
         policy = limits.retry
+        if error.refused and not self.answered:
+            policy = replace(
+                policy,
+                attempts=min(policy.attempts, FIRST_CONTACT.attempts),
+                budget=min(policy.budget, FIRST_CONTACT.budget),
+            )
         if not error.retryable or attempt + 1 >= policy.attempts:
             return None
         wait = max(policy.backoff(attempt), error.retry_after or 0.0, least)
@@ -400,7 +410,8 @@ class Api:
             )
         except requests.exceptions.RequestException as error:
             self.debug(f"{method} {path}: {_reason(error, timeouts)}")
-            raise _unreachable(method, path, error, timeouts) from None
+            raise _unreachable(method, path, error, timeouts, self.base_url) from None
+        self.answered = True
         self.rate.update(response.headers, self.clock(), self.wall())
         self._note_server_time(response.headers.get("Date"))
         self.debug(
@@ -493,18 +504,31 @@ def _never_sent(error: requests.exceptions.RequestException) -> bool:
 
 
 def _unreachable(
-    method: str, path: str, error: requests.exceptions.RequestException, limits: tuple[float, float]
+    method: str,
+    path: str,
+    error: requests.exceptions.RequestException,
+    limits: tuple[float, float],
+    base_url: str,
 ) -> ApiError:
     reason = _reason(error, limits)
-    if isinstance(error, requests.exceptions.SSLError):
+    # NameResolutionError is a NewConnectionError: both say nothing is at that address.
+    if isinstance(_cause(error), urllib3.exceptions.NewConnectionError):
         return ApiError(
             f"{method} {path}: {reason}",
-            hint=(
-                "Check api-url; behind a TLS-inspecting proxy give its CA certificates as "
-                "REQUESTS_CA_BUNDLE (TLS verification is never turned off)"
-            ),
+            hint=f"Check api-url ({base_url}): nothing answers at that address and port",
+            retryable=True,
             never_sent=True,
+            refused=True,
         )
+    if isinstance(error, requests.exceptions.SSLError):
+        hint = (
+            "Check api-url; behind a TLS-inspecting proxy give its CA certificates as "
+            "REQUESTS_CA_BUNDLE (TLS verification is never turned off)"
+        )
+        if _plain_http_answer(error):
+            hint = f"Check api-url ({base_url}): the server there does not speak TLS; a local "
+            hint += "server without TLS is reached with http://"
+        return ApiError(f"{method} {path}: {reason}", hint=hint, never_sent=True)
     invalid = (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader)
     return ApiError(
         f"{method} {path}: {reason}",
@@ -513,6 +537,12 @@ def _unreachable(
         never_sent=_never_sent(error),
         timed_out=isinstance(error, requests.exceptions.ReadTimeout),
     )
+
+
+def _plain_http_answer(error: requests.exceptions.SSLError) -> bool:
+    """True when the TLS handshake got a plain HTTP answer (https:// to an http:// server)."""
+    text = repr(error.args[0] if error.args else error).upper()
+    return "WRONG_VERSION_NUMBER" in text or "RECORD LAYER FAILURE" in text
 
 
 def _page_text(response: requests.Response) -> str:

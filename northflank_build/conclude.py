@@ -6,8 +6,10 @@ from collections.abc import Mapping, Sequence
 
 from northflank_build.cancel import abort_build
 from northflank_build.errors import ApiError
-from northflank_build.logs import BuildLog, failure_lines
+from northflank_build.links import builds_url
+from northflank_build.logs import BuildLog, failure_lines, plain
 from northflank_build.model import Build
+from northflank_build.report import duration_text
 from northflank_build.run import (
     EXIT_BUILD_FAILED,
     EXIT_SUCCESS,
@@ -17,8 +19,11 @@ from northflank_build.run import (
     Target,
 )
 from northflank_build.schedule import describe, history_durations
+from northflank_build.settings import MAX_TIMEOUT
 from northflank_build.start import Started
 from northflank_build.wait import Followed, wait_for
+
+TIMED_OUT_LINES = 5  # log lines the summary shows of where a timed-out build was
 
 
 def conclude(
@@ -57,7 +62,8 @@ def conclude(
         sleep=run.signals.sleep,
     )
     if waited.error is not None:
-        console.error(waited.error.message, title=waited.error.title)
+        going = [s for s, b in zip(started, waited.builds, strict=True) if not b.concluded]
+        console.error(_after_start(run, waited.error, going), title=waited.error.title)
     endings = {}
     for item, build, log in zip(started, waited.builds, logs, strict=True):
         target = run.target_of(item.service)
@@ -69,6 +75,22 @@ def conclude(
             ending = _timed_out(run, target, item, build, log)
         endings[target] = ending
     return endings
+
+
+def _after_start(run: Run, error: ApiError, going: Sequence[Started]) -> str:
+    """An API failure once builds have started: they may still be running, so starting the step
+    again could start them twice; "try again later" is no advice here."""
+    pages = [builds_url(run.target_of(s.service).service_url) for s in going]
+    where = " (" + ", ".join(p for p in pages if p) + ")" if any(pages) else ""
+    ids = ", ".join(s.build.id for s in going)
+    note = (
+        f"Build {ids} was started and may still be running on Northflank: check it there{where} "
+        "before starting another"
+        if len(going) == 1
+        else f"Builds {ids} were started and may still be running on Northflank: check them "
+        f"there{where} before starting others"
+    )
+    return error.with_hint(note).message
 
 
 def _history(
@@ -102,14 +124,15 @@ def _judged(run: Run, target: Target, item: Started, build: Build, log: BuildLog
         console.info(f"Build {build.id}{of} succeeded: {message}")
         return Ending(target, "success", EXIT_SUCCESS, build, item.reused)
     tail = _log_tail(run, log)
+    lines = tuple(failure_lines(list(tail)))
     text = f"Build {build.id}{of} concluded without success: {build.status}"
     text += f": {message}" if message != build.status else ""
-    text += "".join(f"\n{line}" for line in failure_lines(list(tail)))
+    text += "".join(f"\n{line}" for line in lines)
     if settings.fail_on_build_failure:
         console.error(text, title=f"Northflank build {build.id} failed")
-        return Ending(target, "failure", EXIT_BUILD_FAILED, build, item.reused, tail)
+        return Ending(target, "failure", EXIT_BUILD_FAILED, build, item.reused, tail, lines)
     console.warning(text + "\n(fail-on-build-failure is false)")
-    return Ending(target, "failure", EXIT_SUCCESS, build, item.reused, tail)
+    return Ending(target, "failure", EXIT_SUCCESS, build, item.reused, tail, lines)
 
 
 def _timed_out(run: Run, target: Target, item: Started, build: Build, log: BuildLog) -> Ending:
@@ -127,9 +150,13 @@ def _timed_out(run: Run, target: Target, item: Started, build: Build, log: Build
     else:
         console.info(f"Build {build.id} goes on running on Northflank (abort-on-timeout is false)")
     tail = _log_tail(run, log)
+    form = run.inputs.form if run.inputs else (lambda name, value: f"{name}: {value}")
+    longer = duration_text(min(MAX_TIMEOUT, settings.timeout * 2))
     console.error(
         f"timeout {settings.timeout:g}s ran out while build {build.id} was {build.status}: "
-        "raise timeout, or set wait: false",
+        f"raise timeout ({form('timeout', longer)}), or do not wait for the build "
+        f"({form('wait', 'false')})",
         title="Northflank build timed out",
     )
-    return Ending(target, "timed-out", EXIT_TIMEOUT, build, item.reused, tail)
+    last = tuple(plain(line) for line in tail[-TIMED_OUT_LINES:])
+    return Ending(target, "timed-out", EXIT_TIMEOUT, build, item.reused, tail, last)

@@ -60,6 +60,7 @@ class ApiError(Failure):
         retry_after: float | None = None,
         never_sent: bool = False,
         timed_out: bool = False,
+        refused: bool = False,
     ) -> None:
         where = f"HTTP {status}" if status is not None else "no answer"
         text = f"Northflank API: {message} ({where}"
@@ -67,6 +68,7 @@ class ApiError(Failure):
         if hint:
             text += f". {hint}"
         super().__init__(text, title="Northflank API error")
+        self.hint = hint
         self.status = status
         self.where = where
         self.api_message = message
@@ -75,6 +77,23 @@ class ApiError(Failure):
         self.retry_after = retry_after
         self.never_sent = never_sent
         self.timed_out = timed_out
+        self.refused = refused  # no connection: refused, or the host name did not resolve
+
+    def with_hint(self, hint: str) -> ApiError:
+        """The same error with `hint` as its advice, after the original's unless that was only
+        to try again later."""
+        first = "" if self.hint.endswith("try again later") else self.hint
+        return ApiError(
+            self.api_message,
+            status=self.status,
+            error_id=self.error_id,
+            hint=f"{first}. {hint}" if first else hint,
+            retryable=self.retryable,
+            retry_after=self.retry_after,
+            never_sent=self.never_sent,
+            timed_out=self.timed_out,
+            refused=self.refused,
+        )
 
 
 class Interrupted(BaseException):

@@ -7,8 +7,9 @@ README's tables are built from it, so an input added there is accepted everywher
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn
@@ -22,6 +23,11 @@ ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "api-url": ("NORTHFLANK_API_BASE_URL", "NF_API_HOST"),
 }
 OUTPUT_FORMATS = ("text", "json")
+# Settings outside action.yml that the program reads from the environment by these names.
+OTHER_SETTINGS = ("NORTHFLANK_READ_TIMEOUT",)
+# The prefixes of the names a typo would hide in: a variable with one of them that the program
+# does not read is warned about.
+WATCHED_PREFIXES = ("INPUT_", "NORTHFLANK_")
 
 
 def variable_name(name: str) -> str:
@@ -159,11 +165,19 @@ def env_names(spec: InputSpec) -> list[str]:
 
 @dataclass(frozen=True)
 class Inputs:
-    """What was given for each input (defaults not applied), plus the program's own flags."""
+    """What was given for each input (defaults not applied), plus the program's own flags.
+
+    `style` is how this run was given its inputs: "action" (GitHub's INPUT_* under `uses:`),
+    "flags" or "env" (NORTHFLANK_* variables); `unknown` lists the INPUT_* and NORTHFLANK_*
+    variables set that no input or setting reads, each with the name it may have meant.
+    """
 
     given: dict[str, Given]
     defaults: dict[str, str]
     output_format: str = "text"
+    style: str = "env"
+    unknown: tuple[tuple[str, str | None], ...] = field(default_factory=tuple)
+    booleans: frozenset[str] = field(default_factory=frozenset)
 
     def value(self, name: str) -> str:
         """The given value, else action.yml's default."""
@@ -177,11 +191,33 @@ class Inputs:
     def explicit(self, name: str) -> bool:
         return name in self.given
 
+    def form(self, name: str, value: str) -> str:
+        """How to set input `name` to `value` the way this run is given that input (or, when
+        it was not given, its other inputs): `wait: false`, `--no-wait` or `NORTHFLANK_WAIT=false`.
+        """
+        source = self.source(name)
+        style = self.style
+        if source.startswith("INPUT_"):
+            style = "action"
+        elif source.startswith("--"):
+            style = "flags"
+        elif source != "default":
+            style = "env"
+        if style == "action":
+            return f"{name}: {value}"
+        if style == "flags" and name in self.booleans and value in ("true", "false"):
+            return f"--{name}" if value == "true" else f"--no-{name}"
+        if style == "flags":
+            return f"--{name} {value}"
+        return f"{variable_name(name)}={value}"
+
 
 def read_inputs(argv: Sequence[str], env: Mapping[str, str]) -> Inputs:
     """Collect the inputs: flags first, then INPUT_*, then NORTHFLANK_* and aliases.
 
-    An empty value counts as not given.
+    An empty value counts as not given. Under `uses:` the runner sets INPUT_<NAME> to
+    action.yml's default for every input that `with:` does not name, so an INPUT_ value equal to
+    the default yields to a NORTHFLANK_ variable (interface.md).
     """
     specs = input_specs(load_action())
     flags = vars(flag_parser(specs).parse_args(list(argv)))
@@ -191,13 +227,44 @@ def read_inputs(argv: Sequence[str], env: Mapping[str, str]) -> Inputs:
         if flag is not None and flag.strip():
             given[spec.name] = Given(flag, f"--{spec.name}")
             continue
-        for name in env_names(spec):
-            value = env.get(name, "")
-            if value.strip():
-                given[spec.name] = Given(value, name)
-                break
+        found = [Given(env[n], n) for n in env_names(spec) if env.get(n, "").strip()]
+        action = next((g for g in found if g.source.startswith("INPUT_")), None)
+        variable = next((g for g in found if not g.source.startswith("INPUT_")), None)
+        if action is not None and (variable is None or action.value.strip() != spec.default):
+            given[spec.name] = action
+        elif variable is not None:
+            given[spec.name] = variable
+    known = {n for spec in specs for n in env_names(spec)}
+    known |= {variable_name(o.name) for o in output_specs(load_action())}
+    known |= set(OTHER_SETTINGS)
     return Inputs(
         given=given,
         defaults={spec.name: spec.default for spec in specs},
         output_format=str(flags.get("output_format") or "text"),
+        style=_style(env, given, known),
+        unknown=tuple(_unknown(env, known)),
+        booleans=frozenset(spec.name for spec in specs if spec.is_boolean),
     )
+
+
+def _style(env: Mapping[str, str], given: Mapping[str, Given], known: set[str]) -> str:
+    """How this run is given its inputs: action (INPUT_*), flags, or env."""
+    if any(name.startswith("INPUT_") and name in known for name in env):
+        return "action"
+    if any(g.source.startswith("--") for g in given.values()):
+        return "flags"
+    return "env"
+
+
+def _unknown(env: Mapping[str, str], known: set[str]) -> list[tuple[str, str | None]]:
+    """The INPUT_* and NORTHFLANK_* variables no input reads, each with the closest known name
+    of the same kind (a likely typo), or None."""
+    unknown = []
+    for name in sorted(env):
+        if not name.startswith(WATCHED_PREFIXES) or name in known:
+            continue
+        prefix = next(p for p in WATCHED_PREFIXES if name.startswith(p))
+        same_kind = [k for k in known if k.startswith(prefix)]
+        close = difflib.get_close_matches(name, same_kind, n=1, cutoff=0.75)
+        unknown.append((name, close[0] if close else None))
+    return unknown

@@ -204,6 +204,7 @@ class Service:
     build_source: str = ""
     repository: str = ""
     branch: str = ""
+    repository_type: str = ""  # vcsData.projectType: github, gitlab, bitbucket, azure, self-hosted
 
     @classmethod
     def parse(cls, data: object) -> Service:
@@ -215,6 +216,7 @@ class Service:
             build_source=_text(data, "buildSource"),
             repository=_text(vcs, "projectUrl"),
             branch=_text(vcs, "projectBranch"),
+            repository_type=_text(vcs, "projectType"),
         )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from northflank_build.inputs import variable_name
+from northflank_build.links import CodeHost, builds_url
 from northflank_build.model import Build, iso
 
 SUMMARY_TEMPLATE = Path(__file__).with_name("templates") / "summary.md"
@@ -51,20 +52,28 @@ class BuildOutcome:
     build: Build | None = None
     reused: bool = False
     log_tail: tuple[str, ...] = field(default_factory=tuple)
+    # The log lines that explain the ending (a failure's errors, where a timed-out build was).
+    highlights: tuple[str, ...] = field(default_factory=tuple)
+    service_url: str | None = None
+    code_host: CodeHost = field(default_factory=CodeHost)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """Everything the report needs to know about the run: one outcome per service."""
+    """Everything the report needs to know about the run: one outcome per service (none when
+    the run ended before any request existed, with result `early`)."""
 
     builds: tuple[BuildOutcome, ...]
     api_requests: int
     run_url: str | None = None
+    # Why the service is not linked, when a user could change that (e.g. give team-id).
+    links_note: str = ""
+    early: str = "error"
 
     @property
     def result(self) -> str:
         """The run's result: its one build's, or the worst of several."""
-        return worst(b.result for b in self.builds)
+        return worst(b.result for b in self.builds) if self.builds else self.early
 
 
 def worst(results: Iterable[str]) -> str:
@@ -112,19 +121,23 @@ def build_outputs(item: BuildOutcome) -> dict[str, str]:
 
 def outputs(outcome: Outcome) -> dict[str, Any]:
     """Every output of action.yml by name, in its order: strings, except request and build
-    (objects) and builds (a list). With several services the outputs of one build are empty,
-    and result, concluded and success speak for them all."""
-    each = [{"service-id": b.service, **build_outputs(b)} for b in outcome.builds]
+    (objects) and builds (a list). With several services (or none) the outputs of one build are
+    empty, and result, concluded and success speak for them all."""
+    each = [
+        {"service-id": b.service, **build_outputs(b), "service-url": b.service_url or ""}
+        for b in outcome.builds
+    ]
     if len(outcome.builds) == 1:
         [item] = outcome.builds
         one = build_outputs(item)
         request, build = dict(item.request), dict(item.build.data) if item.build else {}
+        page = item.service_url or ""
     else:
         one = dict.fromkeys(build_outputs(BuildOutcome("", "", {})), "")
         one["result"] = outcome.result
-        one["concluded"] = _flag(all(e["concluded"] == "true" for e in each))
-        one["success"] = _flag(all(e["success"] == "true" for e in each))
-        request, build = {}, {}
+        one["concluded"] = _flag(bool(each) and all(e["concluded"] == "true" for e in each))
+        one["success"] = _flag(bool(each) and all(e["success"] == "true" for e in each))
+        request, build, page = {}, {}, ""
     reused = one.pop("reused")
     return {
         **one,
@@ -133,6 +146,7 @@ def outputs(outcome: Outcome) -> dict[str, Any]:
         "api-requests": str(outcome.api_requests),
         "reused": reused,
         "builds": each,
+        "service-url": page,
     }
 
 
@@ -232,13 +246,57 @@ def code(text: str) -> str:
     return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
-def _target(item: BuildOutcome, values: Mapping[str, Any]) -> str:
-    """The branch or pull request the API reports, else the request's target in words."""
+def link(text: str, url: str | None) -> str:
+    """Markdown text as a link to url; the text alone without one."""
+    if not text or not url:
+        return text
+    return f"[{text}](<{url}>)" if not any(c in url for c in "<>\n") else text
+
+
+def _target(item: BuildOutcome, values: Mapping[str, Any]) -> tuple[str, str]:
+    """The row naming what was built: (its kind, its value), from the API's build, else from the
+    request's target in words."""
+    host = item.code_host
     if values["pull-request-id"]:
-        return f"pull request #{values['pull-request-id']}"
+        number = int(values["pull-request-id"])
+        words = host.change(number)
+        kind, mark = words.rsplit(" ", 1)
+        return kind.capitalize(), link(markdown_text(mark), host.change_url(number))
     if values["branch"]:
-        return code(str(values["branch"]))
-    return markdown_text(item.target.split(" at ")[0]) if item.target else ""
+        return "Branch", code(str(values["branch"]))
+    if item.target:
+        return "Target", markdown_text(item.target.split(" at ")[0])
+    return "", ""
+
+
+def headline(result: str, build: Build | None, status: str, several: bool = False) -> str:
+    """The run's ending in one line, with the status where it says more than the result."""
+    status = markdown_text(status)
+    icon = RESULT_ICONS.get(result, "")
+    known = build is not None and bool(build.id)
+    if several:
+        return f"{icon} Northflank builds: {result}".strip()
+    words = {
+        "success": "Northflank build succeeded",
+        "failure": "Northflank build failed" + (f": {status}" if status != "FAILURE" else ""),
+        "aborted": "Northflank build aborted",
+        "timed-out": "Timed out waiting for the Northflank build"
+        + (": aborted" if status == "ABORTED" else f", still {status}" if status else ""),
+        "cancelled": "Cancelled; the Northflank build goes on running"
+        if known
+        else "Cancelled before a Northflank build was known",
+        "started": "Northflank build started" + (f" ({status})" if status else ""),
+        "dry-run": "Dry run: no Northflank build was started",
+        "error": "The Northflank API failed"
+        + ("; the build may still be running" if known else ""),
+    }.get(result, f"Northflank build: {result}")
+    return f"{icon} {words}".strip()
+
+
+HIGHLIGHT_TITLES = {
+    "failure": "The log lines that explain the failure",
+    "timed-out": "The last lines of the log when the time ran out",
+}
 
 
 def _placeholders(line: str) -> list[str]:
@@ -265,16 +323,20 @@ def fill(template: str, values: Mapping[str, str], rows: Sequence[Mapping[str, s
 
 def _build_fields(item: BuildOutcome, values: Mapping[str, Any]) -> dict[str, str]:
     """The summary's fields of one build."""
+    sha = str(values["sha"])
+    target_kind, target = _target(item, values)
     icon = RESULT_ICONS.get(item.result, "")
     return {
-        "service": code(item.service),
-        "build": code(str(values["build-id"])),
-        "commit": code(str(values["sha"])[:7]),
-        "target": _target(item, values),
-        "status": markdown_text(str(values["status"])),
+        "service": link(code(item.service), item.service_url),
+        "build": link(code(str(values["build-id"])), builds_url(item.service_url)),
+        "commit": link(code(sha[:7]), item.code_host.commit_url(sha)),
+        "target_kind": target_kind,
+        "target": target,
         "result": f"{icon} {item.result}".strip(),
+        "status": markdown_text(str(values["status"])),
         "duration": duration_text(item.build.duration if item.build else None),
-        "image": code(str(values["image"])),
+        # The API names the image before it exists: only a successful build has one.
+        "image": code(str(values["image"])) if item.result == "success" else "",
         "reused": "yes: not started by this run" if item.reused else "",
     }
 
@@ -285,24 +347,29 @@ def summary_markdown(outcome: Outcome, values: Mapping[str, Any]) -> str:
     that fit."""
     several = len(outcome.builds) > 1
     template = (SUMMARY_BUILDS_TEMPLATE if several else SUMMARY_TEMPLATE).read_text("utf-8")
-    icon = RESULT_ICONS.get(outcome.result, "")
     each = [
-        _build_fields(item, {**entry, "image": entry["image"]})
+        _build_fields(item, entry)
         for item, entry in zip(outcome.builds, values["builds"], strict=True)
     ]
+    first = outcome.builds[0] if outcome.builds else None
     fields = {
-        **(each[0] if not several else {}),
-        "result": f"{icon} {outcome.result}".strip(),
+        **(each[0] if each and not several else {}),
+        "headline": headline(
+            outcome.result, first.build if first else None, str(values["status"]), several
+        ),
         "api_requests": str(values["api-requests"]),
         "message": "",
+        "highlights": "",
         "run_link": "",
+        "links_note": f"\n{markdown_text(outcome.links_note)}" if outcome.links_note else "",
         "log": "",
     }
     rows = [{f"each_{name}": value for name, value in row.items()} for row in each]
     if not several and values["message"]:
         fields["message"] = f"\n> {markdown_text(str(values['message']), most=1000)}"
     if outcome.run_url:
-        fields["run_link"] = f"\n[This CI run]({outcome.run_url})"
+        fields["run_link"] = f"\n{link('This CI run', outcome.run_url)}"
+    fields["highlights"] = "".join(_highlights(item, several) for item in outcome.builds)
     budget = SUMMARY_LIMIT - _size(fill(template, fields, rows)) - 200
     tails = [item for item in outcome.builds if item.log_tail]
     blocks = []
@@ -311,6 +378,23 @@ def summary_markdown(outcome: Outcome, values: Mapping[str, Any]) -> str:
         blocks.append(_log_block(item.log_tail, budget // len(tails), title))
     fields["log"] = "".join(blocks)
     return fill(template, fields, rows)
+
+
+def _highlights(item: BuildOutcome, several: bool) -> str:
+    """The few log lines that explain the ending, shown before the collapsed log."""
+    title = HIGHLIGHT_TITLES.get(item.result)
+    if not title or not item.highlights:
+        return ""
+    title = f"{title} of {item.service}:" if several else f"{title}:"
+    lines = [line[:LOG_LINE_CHARS] for line in item.highlights]
+    fence = _fence(lines)
+    return "\n".join(["", markdown_text(title), "", fence + "text", *lines, fence])
+
+
+def _fence(lines: list[str]) -> str:
+    """A code fence longer than any run of backticks in the lines, so none can close it."""
+    longest = max((len(run) for line in lines for run in re.findall("`+", line)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def _log_block(lines: tuple[str, ...], budget: int, title: str = "Build log") -> str:
@@ -324,9 +408,7 @@ def _log_block(lines: tuple[str, ...], budget: int, title: str = "Build log") ->
     if not kept:
         return ""
     kept.reverse()
-    # A fence longer than any run of backticks in the log, so no log line can close it.
-    longest = max((len(run) for line in kept for run in re.findall("`+", line)), default=0)
-    fence = "`" * max(3, longest + 1)
+    fence = _fence(kept)
     title = f"{markdown_text(title)} (last {len(kept)} lines)"
     block = ["", f"<details><summary>{title}</summary>", "", fence + "text", *kept, fence, ""]
     return "\n".join([*block, "</details>"])

@@ -9,6 +9,7 @@ from typing import Any
 
 from northflank_build.context import CiContext, same_repository
 from northflank_build.errors import InputError
+from northflank_build.links import CodeHost, code_host
 from northflank_build.model import Service
 from northflank_build.routes import start_build_path
 from northflank_build.settings import Settings, parse_branch
@@ -24,6 +25,7 @@ class StartRequest:
     origin: str
     notes: list[str] = field(default_factory=list)
     method: str = "POST"
+    code_host: CodeHost = field(default_factory=CodeHost)
 
     def redacted(self) -> dict[str, Any]:
         """{method, path, body} with every secret value replaced by ***."""
@@ -34,18 +36,21 @@ class StartRequest:
         return {"method": self.method, "path": self.path, "body": body}
 
     def describe(self) -> str:
-        """The target in words, e.g. 'pull request #42 at 1a2b3c4'."""
+        """The target in words, e.g. 'pull request #42 at 1a2b3c4' ('merge request !42' where
+        the code host is GitLab); a bundle's revision is given whole."""
         body = self.body
         if "bundleUrl" in body:
             where = "a bundle"
         elif "pullRequestId" in body:
-            where = f"pull request #{body['pullRequestId']}"
+            where = self.code_host.change(body["pullRequestId"])
         elif "branch" in body:
             where = f"branch {body['branch']}"
         else:
             where = "the linked branch"
         sha = body.get("sha")
-        return f"{where} at {sha[:7]}" if sha else f"{where} (latest commit)"
+        if not sha:
+            return f"{where} (latest commit)"
+        return f"{where} at {sha if 'bundleUrl' in body else sha[:7]}"
 
 
 @dataclass
@@ -140,7 +145,17 @@ def build_body(
         service_type=kind,
         origin=target.origin,
         notes=list(ci.notes) if target.origin == ci.system else [],
+        code_host=_code_host(settings, ci, service),
     )
+
+
+def _code_host(settings: Settings, ci: CiContext, service: Service | None) -> CodeHost:
+    """Where the built commit lives: the service's linked repository, else the CI's own."""
+    if service is not None and service.repository:
+        return code_host(service.repository, service.repository_type, ci.system)
+    if settings.ci_context and ci.repository:
+        return code_host(ci.repository, ci.system)
+    return CodeHost()
 
 
 def _combined_target(settings: Settings, service_id: str, ci: CiContext, target: _Target) -> None:
@@ -167,11 +182,18 @@ def _build_service_target(
         body["pullRequestId"] = target.pull_request_id
     elif target.branch:
         body["branch"] = target.branch
+    elif kind == "build" and ci.ref_type == "tag" and target.origin == ci.system:
+        raise InputError(
+            "branch",
+            f"this {ci.name} run is for a tag, which names no branch, and a build service "
+            "builds a branch or a pull request: give branch (the branch the tag was made on) "
+            "to build the tagged commit on it, or build a combined service",
+        )
     elif kind == "build":
         raise InputError(
             "branch",
             f"a build service needs a branch or a pull request to build, and the CI context "
-            f"({ci.system}) gave neither: give branch or pull-request-id",
+            f"({ci.name}) gave neither: give branch or pull-request-id",
         )
     else:
         raise InputError(

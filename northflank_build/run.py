@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from northflank_build.client import Api, ServiceRef
 from northflank_build.console import Console
 from northflank_build.context import CiContext
+from northflank_build.inputs import Inputs
 from northflank_build.model import Build
 from northflank_build.report import worst
 from northflank_build.request import StartRequest
@@ -25,6 +26,7 @@ class Target:
 
     service: ServiceRef
     request: StartRequest
+    service_url: str | None = None  # the service's page on Northflank, where it is known
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Run:
     console: Console
     signals: Signals
     env: Mapping[str, str] = field(repr=False)
+    inputs: Inputs | None = None
 
     @property
     def several(self) -> bool:
@@ -58,6 +61,7 @@ class Ending:
     build: Build | None = None
     reused: bool = False
     log_tail: tuple[str, ...] = ()
+    highlights: tuple[str, ...] = ()  # the log lines that explain the ending
 
 
 def exit_code_of(endings: Sequence[Ending]) -> int:

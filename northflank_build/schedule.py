@@ -156,15 +156,23 @@ def history_durations(builds: Iterable[Build], exclude: str = "") -> tuple[float
 
 
 def describe(fixed: float | None, history: tuple[float, ...]) -> str:
-    """The schedule in one line, for the log."""
+    """The schedule in one line, for the log, in words a newcomer reads."""
     if fixed is not None:
         return f"Reading the build every {fixed:g} s (poll-interval)"
     windows = predicted_windows(history)
     if windows:
-        likely, source = windows[-1], f"where {len(history)} recent builds ended"
+        likely = windows[-1]
+        count = len([d for d in history if d > 0])
+        source = (
+            "around where the last build of this service ended"
+            if count == 1
+            else f"around where the last {count} builds of this service ended"
+        )
     else:
-        likely, source = LIKELY_WITHOUT_HISTORY[0], "where builds usually end; no history yet"
+        likely = LIKELY_WITHOUT_HISTORY[0]
+        source = "where most builds end (this service has no finished builds to go by)"
     return (
-        f"Reading the build every {IN_WINDOW:g} s from {likely.start:.0f} s to {likely.end:.0f} s "
-        f"({source}), at most every {CAP:g} s otherwise"
+        f"Expecting the build to end {likely.start:.0f} s to {likely.end:.0f} s after it "
+        f"started, {source}: reading it every {IN_WINDOW:g} s then, at most every {CAP:g} s "
+        "before and after"
     )

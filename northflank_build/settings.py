@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from northflank_build.errors import InputError, InputErrors
 from northflank_build.inputs import Inputs
@@ -25,6 +25,8 @@ DURATION_PATTERN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 KEY_VALUE_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$")
 MOUNT_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 ABSOLUTE_FILE = re.compile(r"^/([^/\s]+/)*[^/\s]+$")
+BEARER_PREFIX = re.compile(r"^bearer\s+", re.IGNORECASE)
+API_VERSION_SUFFIX = "/v1"  # every path the program sends starts with it
 # The API's own patterns for the Docker overrides (northflank-api.md).
 DOCKERFILE_PATH = re.compile(r"^/([a-zA-Z0-9._-]+/)*[a-zA-Z0-9._-]+$")
 DOCKER_WORK_DIR = re.compile(r"^/([a-zA-Z0-9._-]+/)*[a-zA-Z0-9._-]*$")
@@ -245,11 +247,21 @@ def _mount_key(key: str) -> str | None:
 
 
 def parse_api_url(text: str) -> str:
-    """An https:// address, or http:// on a loopback host; without credentials or query."""
+    """An https:// address, or http:// on a loopback host; without credentials or query.
+
+    A host without a scheme is taken as https://, except a loopback host, where http:// is as
+    likely; a trailing /v1 is dropped, since every path the program sends starts with it.
+    """
     text = text.strip()
     if any(c.isspace() or not c.isprintable() for c in text):
         raise ValueError("contains white space or a control character")
     if "://" not in text:
+        host = _host(text)
+        if host is not None and is_loopback(host):
+            raise ValueError(
+                f"has no scheme: write http://{text} for a local server without TLS, "
+                f"or https://{text}"
+            )
         text = "https://" + text
     parts = urlsplit(text)
     if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -262,7 +274,17 @@ def parse_api_url(text: str) -> str:
         raise ValueError("must not contain credentials, a query or a fragment")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError("http:// is only allowed for a loopback host; use https://")
-    return text.rstrip("/")
+    path = parts.path.rstrip("/")
+    path = path.removesuffix(API_VERSION_SUFFIX) if path.endswith(API_VERSION_SUFFIX) else path
+    return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/"), "", ""))
+
+
+def _host(text: str) -> str | None:
+    """The host of an address written without a scheme, or None when it has none."""
+    try:
+        return urlsplit("//" + text).hostname
+    except ValueError:
+        return None
 
 
 def is_loopback(host: str) -> bool:
@@ -275,7 +297,8 @@ def is_loopback(host: str) -> bool:
 
 
 def parse_token(text: str) -> str:
-    token = text.strip()
+    """The token alone: a `Bearer ` copied with it from an Authorization header is dropped."""
+    token = BEARER_PREFIX.sub("", text.strip(), count=1)
     if UNEXPANDED_VARIABLE.fullmatch(token):
         raise ValueError(
             f"is the text {token}: the CI left a variable reference unexpanded, so the secret is "
@@ -314,6 +337,14 @@ def parse_sha(text: str) -> str:
     if not SHA_PATTERN.match(value):
         raise ValueError("must be a full commit SHA of 40 hexadecimal characters")
     return value.lower()
+
+
+def parse_revision(text: str) -> str:
+    """A bundle's revision: any text on one line, kept as written (the API takes any string)."""
+    value = text.strip()
+    if not value or not value.isprintable():
+        raise ValueError("must be the bundle's revision on one line, e.g. a commit SHA or v1.2.0")
+    return value
 
 
 def parse_pull_request_id(text: str) -> int:
@@ -406,10 +437,8 @@ def parse_settings(inputs: Inputs, env: Mapping[str, str], *, token_hint: str = 
     """Settings from the inputs, or InputErrors naming every bad input."""
     workspace = Path(env.get("GITHUB_WORKSPACE") or ".")
     read = _Reader(inputs)
-    token_help = token_hint or (
-        "set it from a secret (with: api-token: ${{ secrets.NORTHFLANK_API_TOKEN }}) "
-        "or as NORTHFLANK_API_TOKEN"
-    )
+    token_help = token_hint or _token_help(inputs, env)
+    bundle = bool(inputs.value("bundle-url").strip())
 
     def files(key_check: Callable[[str], str | None]) -> Callable[[str], dict[str, SecretFile]]:
         return lambda text: parse_secret_files(text, workspace=workspace, key_check=key_check)
@@ -422,7 +451,7 @@ def parse_settings(inputs: Inputs, env: Mapping[str, str], *, token_hint: str = 
         ),
         team_id=read.optional("team-id", parse_id),
         api_url=read.get("api-url", parse_api_url, ""),
-        sha=read.optional("sha", parse_sha),
+        sha=read.optional("sha", parse_revision if bundle else parse_sha),
         branch=read.optional("branch", parse_branch),
         pull_request_id=read.optional("pull-request-id", parse_pull_request_id),
         bundle_url=read.optional("bundle-url", parse_bundle_url),
@@ -467,17 +496,6 @@ def parse_settings(inputs: Inputs, env: Mapping[str, str], *, token_hint: str = 
         read.errors.append(
             InputError("branch", "and pull-request-id were both given: give only one of them")
         )
-    if settings.bundle_url and (
-        settings.build_arguments
-        or settings.build_files
-        or settings.docker_secret_mounts
-        or settings.dockerfile_path
-        or settings.docker_work_dir
-        or settings.dockerfile_target
-    ):
-        read.errors.append(
-            InputError("bundle-url", "builds take no build arguments, files or Docker overrides")
-        )
     if settings.bundle_url and settings.pull_request_id:
         read.errors.append(
             InputError("pull-request-id", "cannot be used with bundle-url: give branch or nothing")
@@ -485,3 +503,13 @@ def parse_settings(inputs: Inputs, env: Mapping[str, str], *, token_hint: str = 
     if read.errors:
         raise InputErrors(read.errors)
     return settings
+
+
+def _token_help(inputs: Inputs, env: Mapping[str, str]) -> str:
+    """Where the token goes, in the form this run gives its inputs."""
+    reference = "${{ secrets.NORTHFLANK_API_TOKEN }}"  # what a workflow writes, not a secret
+    if inputs.style == "action":
+        return f"set it from a secret: with: api-token: {reference}"
+    if env.get("GITHUB_ACTIONS") == "true":
+        return f"set it from a secret: env: NORTHFLANK_API_TOKEN: {reference}"
+    return "set NORTHFLANK_API_TOKEN from the CI's secret store"

@@ -150,7 +150,10 @@ def test_tag_push_to_a_build_service_asks_for_a_branch(
     github = {"GITHUB_SHA": "c" * 40, "GITHUB_REF": payload["ref"]}
     result = action(tmp_path, emulator.url, payload=payload, github=github)
     assert result.code == 2
-    assert "::error title=Invalid input::branch:" in result.stdout
+    assert (
+        "::error title=Invalid input::branch: this GitHub Actions run is for a tag, which names "
+        "no branch, and a build service builds a branch or a pull request: give branch"
+    ) in result.stdout
     assert started_builds(emulator) == []
 
 
@@ -360,6 +363,7 @@ def test_read_only_token_gets_403_with_the_permission_named(
     assert result.code == 3, result.text
     assert "HTTP 403" in result.stdout
     assert "Deploy Build" in result.stdout
+    assert "Project > Services > General > Update" in result.stdout
     assert emulator.builds(PROJECT, "api") == []
 
 

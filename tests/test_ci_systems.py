@@ -589,13 +589,13 @@ def test_each_system_builds_the_right_target(
         pytest.param(
             buildkite("api", BUILDKITE_BRANCH="v1.2.0", BUILDKITE_TAG="v1.2.0"),
             "api",
-            "the CI context (buildkite) gave neither: give branch or pull-request-id",
+            "this Buildkite run is for a tag, which names no branch",
             id="build-service-on-a-tag-needs-a-branch",
         ),
         pytest.param(
             {"CI": "true"},
             "api",
-            "the CI context (none) gave neither",
+            "the CI context (no CI system) gave neither",
             id="no-ci-and-no-branch",
         ),
     ],
@@ -607,7 +607,12 @@ def test_nothing_is_started_where_the_ci_context_cannot_decide(
     assert result.code == 2, result.text
     assert started_builds(emulator) == []
     assert words in result.stderr
-    assert result.stdout == ""
+    # --output-format json: a pipeline into jq reads one object saying what went wrong.
+    outputs = json.loads(result.stdout)
+    assert outputs["result"] == "error"
+    assert outputs["build-id"] == ""
+    assert outputs["error"]["exit-code"] == 2
+    assert f"error: {outputs['error']['message']}" in result.stderr
 
 
 def test_fork_pull_request_without_token_names_its_ci(tmp_path: Path, emulator: Emulator) -> None:

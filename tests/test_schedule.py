@@ -6,6 +6,7 @@ import math
 import statistics
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from northflank_build.schedule import (
     SPREAD,
     PollState,
     budget_floor,
+    describe,
     history_durations,
     next_wait,
     predicted_windows,
@@ -227,7 +229,7 @@ def test_the_loop_reads_the_history_once_and_polls_where_it_predicts(
     assert lists[0].query.get("per_page")
     # A fixed 2 s poll (the shortest auto ever waits) reads this build at 2, 4, 6 and 8 s.
     assert 1 <= len(reads) < math.ceil(BUILD_SECONDS / MIN_INTERVAL)
-    assert "where 10 recent builds ended" in result.shown
+    assert "around where the last 10 builds of this service ended" in result.shown
     assert result.outputs["api-requests"] == str(len(received))
 
 
@@ -264,4 +266,18 @@ def test_a_failing_history_read_only_warns(make_emulator: MakeEmulator, tmp_path
     assert result.code == 0, result.shown
     assert result.outputs["result"] == "success"
     assert "could not read recent builds" in result.shown
-    assert "no history yet" in result.shown
+    assert "this service has no finished builds to go by" in result.shown
+
+
+@pytest.mark.parametrize(
+    ("history", "words"),
+    [
+        ((120.0,), "Expecting the build to end 102 s to 138 s after it started, around where the "
+         "last build of this service ended: reading it every 5 s then"),
+        ((), "where most builds end (this service has no finished builds to go by)"),
+    ],
+)  # fmt: skip
+def test_the_schedule_is_told_in_plain_words(history: tuple[float, ...], words: str) -> None:
+    line = describe(None, history)
+    assert words in line
+    assert "1 recent builds" not in line

@@ -32,6 +32,7 @@ from northflank_build.settings import (
 )
 from tests.conftest import PROJECT, TOKEN, MakeEmulator
 from tests.runner import github_env, run_process
+from tests.scripted import StartScripted, json_answer
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "northflank_build/schemas/start-build.json"
 SCHEMA = Draft202012Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
@@ -84,10 +85,12 @@ wrong_mappings = st.sampled_from(
 inputs_given = st.fixed_dictionaries(
     {},
     optional={
-        "sha": mostly(st.sampled_from([SHA, SHA.upper()]), wrong),
+        "sha": mostly(st.sampled_from([SHA, SHA.upper(), "v1.2.0", "release 7"]), wrong),
         "branch": mostly(st.sampled_from(["main", "feature/x", "x" * 255]), wrong),
         "pull-request-id": mostly(st.sampled_from(["7", "#7"]), wrong),
-        "bundle-url": st.sampled_from(["https://x.test/b.tgz", "ftp://x", ""]),
+        "bundle-url": st.sampled_from(
+            ["https://x.test/b.tgz", "https://x.test/b.tgz", "ftp://x", ""]
+        ),
         "service-type": st.sampled_from(["auto", "build", "combined", "other"]),
         "build-arguments": mostly(valid_mappings, wrong_mappings),
         "build-files": mostly(st.sampled_from(["/app/.npmrc: token", "/a/b/c: x"]), wrong_mappings),
@@ -147,3 +150,68 @@ def test_each_docker_input_accepts_what_the_schema_accepts(
     except ValueError:
         accepted = False
     assert accepted == SCHEMA.is_valid(body), value
+
+
+# -- bundle builds: what the API accepts is sent -------------------------------------------------
+
+BUNDLE_INPUTS = {
+    "bundle-url": "https://bundles.example.test/app.tgz",
+    "sha": "v1.2.0-rc.1",
+    "branch": "main",
+    "build-arguments": "NODE_ENV=production",
+    "build-files": "/app/.npmrc: registry-token",
+    "dockerfile-target": "runtime",
+}
+
+
+def test_a_bundle_build_takes_overrides_and_any_revision() -> None:
+    values = {"api-token": TOKEN, "project-id": PROJECT, "service-id": "bundle", **BUNDLE_INPUTS}
+    inputs = Inputs({k: Given(v, f"--{k}") for k, v in values.items()}, DEFAULTS)
+    service = Service("build", build_source="bundle")
+    settings = parse_settings(inputs, {})
+    request = build_body(settings, "bundle", CiContext("none"), service, lambda t: None)
+    assert request.body == {
+        "bundleUrl": BUNDLE_INPUTS["bundle-url"],
+        "branch": "main",
+        "sha": "v1.2.0-rc.1",
+        "overrides": {
+            "buildArguments": {"NODE_ENV": "production"},
+            "buildFiles": {"/app/.npmrc": {"data": "cmVnaXN0cnktdG9rZW4=", "encoding": "utf-8"}},
+            "docker": {"dockerfileTarget": "runtime"},
+        },
+    }
+    assert list(SCHEMA.iter_errors(request.body)) == []
+    assert request.describe() == "a bundle at v1.2.0-rc.1"
+
+
+def test_a_git_build_still_needs_a_full_commit_sha() -> None:
+    values = {"api-token": TOKEN, "project-id": PROJECT, "service-id": "api", "sha": "v1.2.0"}
+    inputs = Inputs({k: Given(v, f"--{k}") for k, v in values.items()}, DEFAULTS)
+    with pytest.raises(InputErrors, match="sha: must be a full commit SHA"):
+        parse_settings(inputs, {})
+    assert not SCHEMA.is_valid({"sha": "v1.2.0", "branch": "main"})
+
+
+def test_a_bundle_build_with_overrides_reaches_the_api(
+    tmp_path: Path, scripted: StartScripted
+) -> None:
+    build = {"id": "bundle-build-1", "status": "PENDING", "concluded": False}
+    server = scripted(lambda method, path, body: json_answer(200, {"data": build}))
+    inputs = {
+        "api-token": TOKEN,
+        "project-id": PROJECT,
+        "service-id": "bundle",
+        "api-url": server.url,
+        "service-type": "build",
+        "wait": "false",
+        **BUNDLE_INPUTS,
+    }
+    result = run_process(github_env(tmp_path, inputs), tmp=tmp_path)
+    assert result.code == 0, result.shown
+    [(method, path, body)] = server.requests
+    assert (method, path) == ("POST", f"/v1/projects/{PROJECT}/services/bundle/build")
+    sent = json.loads(body)
+    assert sent["sha"] == "v1.2.0-rc.1"
+    assert sent["overrides"]["docker"] == {"dockerfileTarget": "runtime"}
+    assert list(SCHEMA.iter_errors(sent)) == []
+    assert result.outputs["build-id"] == "bundle-build-1"

@@ -7,13 +7,22 @@ import re
 from pathlib import Path
 from typing import Any
 
+from northflank_build.links import code_host
+from northflank_build.logs import failure_lines
 from northflank_build.model import Build
 from northflank_build.report import SUMMARY_LIMIT, BuildOutcome, Outcome, outputs, summary_markdown
 from tests.conftest import PROJECT, TOKEN, MakeEmulator
 from tests.runner import EVENTS, Result, github_env, run
 
 
-def action(tmp_path: Path, url: str, service: str, event: str, **github: str) -> Result:
+def action(
+    tmp_path: Path,
+    url: str,
+    service: str,
+    event: str,
+    inputs: dict[str, str] | None = None,
+    **github: str,
+) -> Result:
     values = {
         "api-token": TOKEN,
         "project-id": PROJECT,
@@ -21,15 +30,27 @@ def action(tmp_path: Path, url: str, service: str, event: str, **github: str) ->
         "api-url": url,
         "poll-interval": "0.1",
         "timeout": "60",
+        **(inputs or {}),
     }
     env = github_env(tmp_path, values, event_name=event, event=f"{event}.json", extra=github)
     return run(env, tmp=tmp_path)
 
 
 def table(summary: str) -> dict[str, str]:
-    """The summary's two-column table as a mapping of field to value."""
+    """The summary's two-column table as a mapping of field to value; its header row is the
+    first field, so that no empty row heads it."""
+    lines = summary.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("| "))
+    assert lines[start + 1] == "|:--|:--|", "a table's second line is its delimiter row"
     rows = re.findall(r"^\| (.+?) \| (.*) \|$", summary, flags=re.MULTILINE)
-    return {name: value for name, value in rows if name.strip()}
+    assert all(name.strip() and value.strip() for name, value in rows), rows
+    return dict(rows)
+
+
+def highlights(summary: str) -> tuple[str, list[str]] | None:
+    """The title and lines of the block that explains the ending, or None when there is none."""
+    match = re.search(r"\n\n([^\n]+:)\n\n(`{3,})text\n(.*?)\n\2\n", summary, flags=re.DOTALL)
+    return (match.group(1), match.group(3).split("\n")) if match else None
 
 
 def log_block(summary: str) -> list[str] | None:
@@ -59,18 +80,20 @@ def test_summary_of_a_successful_push_build(tmp_path: Path, make_emulator: MakeE
     assert fields == {
         "Service": "`api`",
         "Build": f"`{build['id']}`",
-        "Commit": f"`{push['after'][:7]}`",
-        "Branch or pull request": f"`{push['ref'].removeprefix('refs/heads/')}`",
-        "Status": "SUCCESS",
-        "Result": "✅ success",
+        "Commit": f"[`{push['after'][:7]}`](<https://github.com/acme/api/commit/{push['after']}>)",
+        "Branch": f"`{push['ref'].removeprefix('refs/heads/')}`",
         "Duration": f"{result.outputs['duration-seconds']}s",
         "Image": f"`{build['registry']['uri']}`",
         "API requests": result.outputs["api-requests"],
     }
-    assert result.summary.startswith("### Northflank build\n")
+    # The result once, in words, and the status not again beside it.
+    assert result.summary.startswith("### ✅ Northflank build succeeded\n")
+    assert "SUCCESS" not in result.summary
     assert "> Image successfully built" in result.summary
     assert log_block(result.summary) is None
-    assert "[This CI run](https://github.com/acme/api/actions/runs/1234)" in result.summary
+    assert highlights(result.summary) is None
+    assert "[This CI run](<https://github.com/acme/api/actions/runs/1234>)" in result.summary
+    assert "team-id" not in result.summary  # the emulator's dashboard is unknown: no note
     assert TOKEN not in result.summary
 
 
@@ -83,15 +106,77 @@ def test_summary_of_a_failed_pull_request_build(
     assert result.code == 1, result.text
     [build] = emulator.builds(PROJECT, "api-fails")
     fields = table(result.summary)
+    head, number = payload["pull_request"]["head"]["sha"], payload["pull_request"]["number"]
     assert fields["Build"] == f"`{build['id']}`"
-    assert fields["Commit"] == f"`{payload['pull_request']['head']['sha'][:7]}`"
-    assert fields["Branch or pull request"] == f"pull request #{payload['pull_request']['number']}"
-    assert fields["Status"] == "FAILURE"
-    assert fields["Result"] == "❌ failure"
+    assert fields["Commit"] == f"[`{head[:7]}`](<https://github.com/acme/api/commit/{head}>)"
+    assert fields["Pull request"] == f"[\\#{number}](<https://github.com/acme/api/pull/{number}>)"
     assert re.fullmatch(r"\d+s", fields["Duration"])
+    # The image a failed build would have had does not exist.
+    assert "Image" not in fields
+    assert result.summary.startswith("### ❌ Northflank build failed\n")
     assert "> Build failed at step 7/9 (RUN npm test)" in result.summary
     whole = [line["log"] for line in emulator.log_lines(PROJECT, "api-fails", build["id"])]
     assert log_block(result.summary) == whole[-100:]
+    # The lines that explain the failure come first, the long log after them, collapsed.
+    explained = highlights(result.summary)
+    assert explained == ("The log lines that explain the failure:", failure_lines(whole[-100:]))
+    assert result.summary.index(explained[1][-1]) < result.summary.index("<details>")
+
+
+def test_summary_of_a_timed_out_build(tmp_path: Path, make_emulator: MakeEmulator) -> None:
+    emulator = make_emulator()
+    push = json.loads((EVENTS / "push.json").read_text(encoding="utf-8"))
+    github = {"GITHUB_SHA": push["after"], "GITHUB_REF": push["ref"]}
+    result = action(tmp_path, emulator.url, "api-slow", "push", {"timeout": "30"}, **github)
+    assert result.code == 4, result.text
+    [build] = emulator.builds(PROJECT, "api-slow")
+    assert result.summary.startswith(
+        "### ⏱️ Timed out waiting for the Northflank build, still BUILDING\n"
+    )
+    fields = table(result.summary)
+    assert "Image" not in fields
+    assert "Duration" not in fields  # it has not concluded
+    whole = [line["log"] for line in emulator.log_lines(PROJECT, "api-slow", build["id"])]
+    shown = log_block(result.summary)
+    assert shown is not None
+    assert highlights(result.summary) == (
+        "The last lines of the log when the time ran out:",
+        shown[-5:],
+    )
+    first = whole.index(shown[0])
+    assert shown == whole[first : first + len(shown)]
+
+
+def test_summary_links_the_service_on_northflank_given_team_id(tmp_path: Path) -> None:
+    inputs = {"team-id": "acme", "service-type": "build", "dry-run": "true", "branch": "main"}
+    result = action(tmp_path, "https://api.northflank.com", "api", "push", inputs)
+    assert result.code == 0, result.text
+    page = f"https://app.northflank.com/t/acme/project/{PROJECT}/services/api"
+    assert result.outputs["service-url"] == page
+    assert table(result.summary)["Service"] == f"[`api`](<{page}>)"
+    assert result.summary.startswith("### 📝 Dry run: no Northflank build was started\n")
+    assert "Give team-id" not in result.summary
+
+
+def test_summary_says_what_would_link_the_service(tmp_path: Path) -> None:
+    inputs = {"service-type": "build", "dry-run": "true", "branch": "main"}
+    result = action(tmp_path, "https://api.northflank.com", "api", "push", inputs)
+    assert result.code == 0, result.text
+    assert result.outputs["service-url"] == ""
+    assert table(result.summary)["Service"] == "`api`"
+    assert "Give team-id to link the service on Northflank" in result.summary
+    assert "(team-id: your-team)" in result.summary  # as this run gives its inputs: with:
+
+
+def test_a_gitlab_merge_request_is_named_and_linked_as_one() -> None:
+    build = Build.parse({"id": "b-1", "status": "SUCCESS", "concluded": True, "success": True,
+                         "sha": "a" * 40, "pullRequestId": 7})  # fmt: skip
+    host = code_host("git@gitlab.com:acme/api.git")
+    item = BuildOutcome("api", "success", {}, build=build, code_host=host)
+    result = Outcome((item,), 3)
+    fields = table(summary_markdown(result, outputs(result)))
+    assert fields["Merge request"] == "[!7](<https://gitlab.com/acme/api/-/merge_requests/7>)"
+    assert fields["Commit"] == f"[`aaaaaaa`](<https://gitlab.com/acme/api/-/commit/{'a' * 40}>)"
 
 
 def outcome(log_tail: list[str], **build: Any) -> tuple[Outcome, dict[str, Any]]:
@@ -110,12 +195,12 @@ def test_a_huge_log_is_cut_to_fit_keeping_its_newest_lines() -> None:
     assert block is not None
     assert block[-1] == "the last line"
     assert all(len(line) <= 500 for line in block)
-    assert table(summary)["Status"] == "FAILURE"
+    assert table(summary)["Service"] == "`api`"
 
 
 def test_log_lines_and_api_values_cannot_break_the_markdown() -> None:
     tail = ["```", "</details>", "| a | b |", "````` five"]
-    summary = summary_markdown(*outcome(tail, message="a | b\nc", registry={"uri": "r`x`"}))
+    summary = summary_markdown(*outcome(tail, message="a | b\nc", sha="`x`"))
     assert log_block(summary) == tail
     assert "> a \\| b c" in summary
-    assert table(summary)["Image"] == "`` r`x` ``"
+    assert table(summary)["Commit"] == "`` `x` ``"
