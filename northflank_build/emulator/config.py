@@ -208,12 +208,14 @@ def lifecycle(phases: Mapping[str, float]) -> dict[str, float]:
 
 def default_projects() -> dict[str, dict[str, ServiceConfig]]:
     """The default world: project demo-project with services web, api, runtime and bundle."""
+    # Past builds as long as the builds the default phases give (4 s), so that a client's poll
+    # schedule learns from them what it will see.
     web_history = [
-        PastBuild("success", duration=84, age=2 * 86400, branch="main"),
-        PastBuild("failure", duration=61, age=86400, branch="main"),
-        PastBuild("success", duration=92, age=3 * 3600, branch="main"),
+        PastBuild("success", duration=4.2, age=2 * 86400, branch="main"),
+        PastBuild("failure", duration=2.5, age=86400, branch="main"),
+        PastBuild("success", duration=3.9, age=3 * 3600, branch="main"),
     ]
-    api_history = [PastBuild("success", duration=120, age=5 * 3600, branch="develop")]
+    api_history = [PastBuild("success", duration=4.1, age=5 * 3600, branch="develop")]
     return {
         "demo-project": {
             "web": ServiceConfig(

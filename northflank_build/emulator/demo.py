@@ -78,7 +78,7 @@ def main() -> int:
         outputs = json.loads((folder / "outputs.json").read_text(encoding="utf-8"))
         print("\n4. The step's outputs (also in GITHUB_OUTPUT):")
         for name, value in outputs.items():
-            if name not in ("request", "build"):
+            if name not in ("request", "build", "builds"):
                 print(f"   {name:<17} {value}")
         print("\n5. The job summary (GITHUB_STEP_SUMMARY):\n")
         print((folder / "summary").read_text(encoding="utf-8"))
