@@ -26,14 +26,7 @@ import urllib3
 
 from northflank_build import __version__
 from northflank_build.errors import ApiError, InputError
-from northflank_build.model import (
-    Build,
-    LogLine,
-    Malformed,
-    Service,
-    parse_builds,
-    parse_log_lines,
-)
+from northflank_build.model import Build, LogPage, Malformed, Service, parse_builds
 from northflank_build.routes import service_path
 
 T = TypeVar("T")
@@ -287,13 +280,11 @@ class Api:
         path = f"{self.path(service)}/build/{quote(build_id)}"
         self._data("DELETE", path, replace(limits, retry=ONCE))
 
-    def build_logs(
-        self, service: ServiceRef, params: dict[str, str], limits: Limits
-    ) -> list[LogLine]:
+    def build_logs(self, service: ServiceRef, params: dict[str, str], limits: Limits) -> LogPage:
+        """One answer of the log range query, in whichever known envelope it came."""
         path = self.path(service) + "/build-logs"
-        data = self._send("GET", path, replace(limits, retry=LOG_RETRY), params=params)
-        lines = data.get("data")
-        return parse_log_lines(lines) if isinstance(lines, list) else []
+        answer = self._send("GET", path, replace(limits, retry=LOG_RETRY), params=params)
+        return LogPage.parse(answer)
 
     # -- retries -----------------------------------------------------------------------------
 
