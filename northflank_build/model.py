@@ -244,6 +244,20 @@ class Pages:
 
 
 @dataclass(frozen=True)
+class BuildPage:
+    """One page of a service's builds, in the API's order (which is undocumented)."""
+
+    builds: tuple[Build, ...]
+    pages: Pages = field(default_factory=Pages)
+
+    @classmethod
+    def parse(cls, answer: Mapping[str, Any]) -> BuildPage:
+        data = answer.get("data")
+        items = data.get("builds") if isinstance(data, dict) else None
+        return cls(tuple(parse_builds(items)), Pages.parse(answer))
+
+
+@dataclass(frozen=True)
 class LogLine:
     """One line of a build log: its time as the API wrote it (ISO 8601 text) and its text."""
 
