@@ -54,6 +54,7 @@ BENCH_ARGS ?=
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/cancel.py
+	$(BIN)/python bench/several.py
 
 # The image runs Python 3.11 on Linux; the locks hold the hashes of every file of each release, so
 # they install on amd64 and arm64 alike.

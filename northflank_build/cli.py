@@ -1,6 +1,6 @@
 """The command-line entry: runs the stages in order and maps failures to exit codes.
 
-inputs -> CI context -> request body -> API -> waiting -> report
+inputs -> CI context -> request bodies -> API -> waiting -> report
 
 `main` is the program. Everything it reads from outside (arguments, environment, clock, sleep,
 output streams, signals) is a parameter, so the tests run it in-process on a virtual clock.
@@ -15,20 +15,20 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from northflank_build.cancel import Cancel, Cancelled, abort_build, interrupted_before_start
+from northflank_build.cancel import Cancel, interrupted_before_start
 from northflank_build.client import Api, ServiceRef, Transport
+from northflank_build.conclude import conclude
 from northflank_build.console import Console, for_environment
 from northflank_build.context import CiContext, detect
-from northflank_build.errors import ApiError, Failure, InputErrors, Interrupted
+from northflank_build.errors import Failure, InputError, InputErrors, Interrupted
 from northflank_build.inputs import read_inputs
 from northflank_build.interruptible import send_from_worker_threads
-from northflank_build.logs import BuildLog, failure_lines
 from northflank_build.model import Build, Service
 from northflank_build.report import (
+    BuildOutcome,
     Outcome,
     append_summary,
     outputs,
@@ -36,38 +36,12 @@ from northflank_build.report import (
     write_github_output,
     write_outputs_file,
 )
-from northflank_build.request import StartRequest, build_body
-from northflank_build.schedule import describe, history_durations
-from northflank_build.settings import Settings, parse_settings
+from northflank_build.request import build_body
+from northflank_build.run import EXIT_SUCCESS, Ending, Run, Target, exit_code_of
+from northflank_build.schedule import history_durations
+from northflank_build.settings import parse_settings
 from northflank_build.signals import Pending, Signals
-from northflank_build.start import start_build
-from northflank_build.wait import wait_for
-
-EXIT_SUCCESS, EXIT_BUILD_FAILED, EXIT_TIMEOUT = 0, 1, 4
-
-
-@dataclass(frozen=True)
-class Ending:
-    """How the run ends once a request exists: its result, exit code, build and log tail."""
-
-    result: str
-    code: int
-    build: Build | None = None
-    log_tail: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Run:
-    """What the stages before the start produced, for the stages after it."""
-
-    settings: Settings
-    ci: CiContext
-    api: Api
-    service: ServiceRef
-    request: StartRequest
-    console: Console
-    signals: Signals
-    env: Mapping[str, str] = field(repr=False)
+from northflank_build.start import REUSE_PAGE, Started, may_reuse, reusable, start_build
 
 
 def main(
@@ -103,11 +77,11 @@ def main(
         return failure.exit_code
     except Interrupted as stop:
         signals.disarm()
-        return interrupted_before_start(console, stop.signum).code
-    ending = carry_out(run)
+        return interrupted_before_start(console, stop.signum)
+    endings = carry_out(run)
     signals.disarm()
-    write_report(run, ending, stdout if json_out else None)
-    return ending.code
+    write_report(run, endings, stdout if json_out else None)
+    return exit_code_of(endings)
 
 
 def _json_requested(argv: Sequence[str]) -> bool:
@@ -146,16 +120,27 @@ def prepare(
         sleep=signals.sleep,
     )
     send_from_worker_threads(api.session, signals)
-    service_ref = ServiceRef(settings.project_id, settings.service_id)
+    several = len(settings.service_ids) > 1
     limits = api.limits(clock() + settings.timeout)
-    service: Service | None = None
-    if settings.service_type == "auto":
-        service = api.get_service(service_ref, limits)
-        console.info(f"Service {settings.service_id}: {service.service_type} service")
-    request = build_body(settings, ci, service, console.warning)
-    for note in request.notes:
+    targets, errors = [], []
+    for service_id in settings.service_ids:
+        ref = ServiceRef(settings.project_id, service_id)
+        service: Service | None = None
+        # Several services are all read before the first start: an unknown one starts nothing.
+        if settings.service_type == "auto" or several:
+            service = api.get_service(ref, limits)
+            console.info(f"Service {service_id}: {service.service_type} service")
+        try:
+            targets.append(
+                Target(ref, build_body(settings, service_id, ci, service, console.warning))
+            )
+        except InputError as error:
+            errors.append(error.about(service_id) if several else error)
+    if errors:
+        raise InputErrors(errors)
+    for note in targets[0].request.notes:
         console.info(note)
-    return Run(settings, ci, api, service_ref, request, console, signals, env)
+    return Run(settings, ci, api, tuple(targets), console, signals, env)
 
 
 def _token_hint(ci: CiContext) -> str:
@@ -173,53 +158,125 @@ def _token_hint(ci: CiContext) -> str:
     return ""
 
 
-def carry_out(run: Run) -> Ending:
-    """Start the build and, with wait, follow it to its end; every failure becomes an Ending."""
-    settings, console, api = run.settings, run.console, run.api
-    if settings.dry_run:
-        console.info("Dry run: this request would be sent, and nothing was started:")
-        console.info(json.dumps(run.request.redacted(), indent=2))
-        return Ending("dry-run", EXIT_SUCCESS)
-    console.info(f"Starting a build of {settings.service_id}: {run.request.describe()}")
-    body = run.request.body
-    limits = api.limits(api.clock() + settings.timeout)
-    try:
-        run.signals.check()  # a signal received before now: start nothing
-    except Interrupted as stop:
-        run.signals.disarm()
-        return _ending(interrupted_before_start(console, stop.signum))
+def carry_out(run: Run) -> list[Ending]:
+    """Start a build of each target (or reuse one) and, with wait, follow them to their end.
+
+    Every failure becomes an Ending: a start that fails after others succeeded leaves those
+    running, to be waited for and reported.
+    """
+    if run.settings.dry_run:
+        return [_dry_run(run, target) for target in run.targets]
+    started: list[Started] = []
+    endings: dict[Target, Ending] = {}
+    histories: dict[Target, tuple[float, ...]] = {}
+    for target in run.targets:
+        try:
+            listed = _listed(run, target)
+            if listed is not None:
+                histories[target] = history_durations(listed)
+            started.append(_reused(run, target, listed) or _start(run, target))
+        except Interrupted as stop:
+            started += [Started(target.service, build) for build in stop.builds]
+            return _settled(run, stop, started, endings)
+        except Failure as failure:
+            run.console.error(failure.message, title=failure.title)
+            endings[target] = Ending(target, "error", failure.exit_code)
+    if len(started) == 1 and not run.several:
+        _write_github(run, {"build-id": started[0].build.id})
+    if not run.settings.wait:
+        endings.update({run.target_of(s.service): _started(run, s) for s in started})
+    elif started:
+        try:
+            endings.update(conclude(run, started, histories))
+        except Interrupted as stop:
+            latest = [
+                Started(s.service, build, s.reused)
+                for s, build in zip(started, stop.builds or [s.build for s in started], strict=True)
+            ]
+            return _settled(run, stop, latest, endings)
+    return [endings[target] for target in run.targets]
+
+
+def _started(run: Run, item: Started) -> Ending:
+    return Ending(run.target_of(item.service), "started", EXIT_SUCCESS, item.build, item.reused)
+
+
+def _dry_run(run: Run, target: Target) -> Ending:
+    """Show the request, or the build that would be reused; start nothing."""
+    console = run.console
+    reused = reusable(_listed(run, target) or [], target.request.body, run.settings.reuse)
+    of = f" of {target.service.service_id}" if run.several else ""
+    if reused is not None:
+        console.info(
+            f"Dry run: build {reused.id}{of} ({reused.status}) would be reused "
+            f"(reuse: {run.settings.reuse}), and nothing was started"
+        )
+    else:
+        console.info(f"Dry run: this request{of} would be sent, and nothing was started:")
+        console.info(json.dumps(target.request.redacted(), indent=2))
+    return Ending(target, "dry-run", EXIT_SUCCESS, reused, reused is not None)
+
+
+def _listed(run: Run, target: Target) -> list[Build] | None:
+    """The service's recent builds, read once before the start when a build may be reused:
+    they tell which one, and time the polls. None when no build can be reused."""
+    if not may_reuse(target.request.body, run.settings.reuse):
+        return None
+    api = run.api
+    limits = api.limits(api.clock() + run.settings.timeout)
+    return api.list_builds(target.service, limits, per_page=REUSE_PAGE)
+
+
+def _reused(run: Run, target: Target, listed: list[Build] | None) -> Started | None:
+    """The build to follow instead of starting one, said so; None to start one."""
+    if listed is None:
+        return None
+    what, of = target.request.describe(), target.service.service_id
+    build = reusable(listed, target.request.body, run.settings.reuse)
+    if build is None:
+        run.console.info(
+            f"No build of {what} to reuse among the {len(listed)} recent builds of {of}"
+        )
+        return None
+    how = f"concluded {build.status}" if build.concluded else "still running"
+    run.console.info(
+        f"Reusing build {build.id} of {of} for {what} ({how}; reuse: {run.settings.reuse}) "
+        "instead of starting another; it may have had other build arguments, files or Docker "
+        "overrides"
+    )
+    return Started(target.service, build, reused=True)
+
+
+def _start(run: Run, target: Target) -> Started:
+    """Start the target's build exactly once. Interrupted, on a signal meanwhile, carries the
+    build the request created when it can be known."""
+    console, api = run.console, run.api
+    of = target.service.service_id
+    console.info(f"Starting a build of {of}: {target.request.describe()}")
+    body = target.request.body
+    limits = api.limits(api.clock() + run.settings.timeout)
+    run.signals.check()  # a signal received before now: start nothing
     sent_at = api.wall()
     starting = Pending(
-        run.signals, lambda: start_build(api, run.service, body, console.info, limits)
+        run.signals, lambda: start_build(api, target.service, body, console.info, limits)
     )
     try:
         build = starting.result()
     except Interrupted as stop:
-        cancel = _cancel(stop, run)
-        return _ending(cancel.during_start(starting, body, sent_at, run.request.describe()))
-    except Failure as failure:
-        console.error(failure.message, title=failure.title)
-        return Ending("error", failure.exit_code)
-    console.info(f"Build {build.id} started ({build.status or 'unknown status'})")
-    _write_github(run, {"build-id": build.id})
-    if not settings.wait:
-        return Ending("started", EXIT_SUCCESS, build)
-    try:
-        return follow(run, build)
-    except Interrupted as stop:
-        return _ending(_cancel(stop, run).after_start(stop.build or build))
-    except Failure as failure:
-        console.error(failure.message, title=failure.title)
-        return Ending("error", failure.exit_code, build)
+        found = _cancel(run, stop).during_start(
+            target.service, starting, body, sent_at, target.request.describe()
+        )
+        raise Interrupted(stop.signum, (found,) if found else ()) from None
+    console.info(f"Build {build.id} of {of} started ({build.status or 'unknown status'})")
+    return Started(target.service, build)
 
 
-def _cancel(stop: Interrupted, run: Run) -> Cancel:
+def _cancel(run: Run, stop: Interrupted) -> Cancel:
     """The cancellation path for this run; from now on no signal interrupts anything."""
     signals = run.signals
     signals.disarm()
     return Cancel(
         api=run.api,
-        service=run.service,
         console=run.console,
         abort=run.settings.abort_on_cancel,
         signum=stop.signum,
@@ -227,80 +284,18 @@ def _cancel(stop: Interrupted, run: Run) -> Cancel:
     )
 
 
-def _ending(cancelled: Cancelled) -> Ending:
-    return Ending(cancelled.result, cancelled.code, cancelled.build)
-
-
-def follow(run: Run, build: Build) -> Ending:
-    """Wait for the build to conclude, then judge it: success, failure or timed out."""
-    settings, console, api = run.settings, run.console, run.api
-    deadline = api.clock() + settings.timeout
-    history = _history(run, build) if settings.poll_interval is None else ()
-    console.info(describe(settings.poll_interval, history))
-    log = BuildLog(api, run.service, build, console, api.limits(deadline))
-    waited = wait_for(
-        api,
-        run.service,
-        build,
-        console,
-        deadline=deadline,
-        fixed_interval=settings.poll_interval,
-        history=history,
-        log=log if settings.logs == "follow" else None,
-        sleep=run.signals.sleep,
-    )
-    build = waited.build
-    if waited.timed_out:
-        return _timed_out(run, build, log)
-    message = build.message or build.status
-    if build.succeeded:
-        console.info(f"Build {build.id} succeeded: {message}")
-        return Ending("success", EXIT_SUCCESS, build)
-    tail = _log_tail(settings, log)
-    text = f"Build {build.id} concluded without success: {build.status}"
-    text += f": {message}" if message != build.status else ""
-    text += "".join(f"\n{line}" for line in failure_lines(list(tail)))
-    if settings.fail_on_build_failure:
-        console.error(text, title=f"Northflank build {build.id} failed")
-        return Ending("failure", EXIT_BUILD_FAILED, build, tail)
-    console.warning(text + "\n(fail-on-build-failure is false)")
-    return Ending("failure", EXIT_SUCCESS, build, tail)
-
-
-def _history(run: Run, build: Build) -> tuple[float, ...]:
-    """Durations of the service's recent builds, read once; none when the list fails."""
-    try:
-        builds = run.api.list_builds(run.service, run.api.limits())
-    except ApiError as error:
-        run.console.warning(f"could not read recent builds to time the polls: {error.message}")
-        return ()
-    return history_durations(builds, exclude=build.id)
-
-
-def _log_tail(settings: Settings, log: BuildLog) -> tuple[str, ...]:
-    """The last lines of the log of a build that did not succeed: followed, or read now."""
-    if settings.logs == "follow":
-        return tuple(log.recent)
-    return tuple(log.tail()) if settings.logs == "on-failure" else ()
-
-
-def _timed_out(run: Run, build: Build, log: BuildLog) -> Ending:
-    settings, console = run.settings, run.console
-    if settings.abort_on_timeout:
-        with run.signals.deferred():
-            aborted = abort_build(run.api, run.service, build, run.api.limits(), console.warning)
-        if aborted is not None:
-            console.info(f"Aborted build {build.id} on Northflank (abort-on-timeout)")
-            build = aborted
-    else:
-        console.info(f"Build {build.id} goes on running on Northflank (abort-on-timeout is false)")
-    tail = _log_tail(settings, log)
-    console.error(
-        f"timeout {settings.timeout:g}s ran out while build {build.id} was {build.status}: "
-        "raise timeout, or set wait: false",
-        title="Northflank build timed out",
-    )
-    return Ending("timed-out", EXIT_TIMEOUT, build, tail)
+def _settled(
+    run: Run, stop: Interrupted, started: Sequence[Started], endings: dict[Target, Ending]
+) -> list[Ending]:
+    """After a signal: every build this run started and still going aborted (abort-on-cancel),
+    and an ending for every target, started or not."""
+    cancel = _cancel(run, stop)
+    for item, settled in zip(started, cancel.settle(started), strict=True):
+        target = run.target_of(item.service)
+        endings[target] = Ending(target, settled.result, cancel.code, settled.build, item.reused)
+    for target in run.targets:
+        endings.setdefault(target, Ending(target, "cancelled", cancel.code))
+    return [endings[target] for target in run.targets]
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -314,24 +309,32 @@ def _write_github(run: Run, values: Mapping[str, Any]) -> None:
         write_github_output(Path(path), values)
 
 
-def write_report(run: Run, ending: Ending, json_out: TextIO | None) -> None:
+def write_report(run: Run, endings: Sequence[Ending], json_out: TextIO | None) -> None:
     """Write every output, the outputs file and the summary; never raises."""
     console, settings = run.console, run.settings
     outcome = Outcome(
-        result=ending.result,
-        request=run.request.redacted(),
+        builds=tuple(
+            BuildOutcome(
+                service=e.target.service.service_id,
+                result=e.result,
+                request=e.target.request.redacted(),
+                target=e.target.request.describe(),
+                build=e.build,
+                reused=e.reused,
+                log_tail=tuple(console.redact(line) for line in e.log_tail),
+            )
+            for e in endings
+        ),
         api_requests=run.api.requests_made,
-        build=ending.build,
-        service=settings.service_id,
-        target=run.request.describe(),
-        log_tail=tuple(console.redact(line) for line in ending.log_tail),
         run_url=run.ci.run_url,
     )
     values = console.redact_value(outputs(outcome))
     try:
         _write_github(run, values)
         if settings.outputs_file:
-            write_outputs_file(settings.outputs_file, values)
+            note = write_outputs_file(settings.outputs_file, values)
+            if note:
+                console.info(f"Outputs file {settings.outputs_file}: {note}")
         summary_path = run.env.get("GITHUB_STEP_SUMMARY")
         if summary_path and settings.summary:
             summary = console.redact(summary_markdown(outcome, values))

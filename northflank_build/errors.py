@@ -27,6 +27,11 @@ class InputError(Failure):
     def __init__(self, name: str, message: str) -> None:
         super().__init__(f"{name}: {message}" if name else message, title="Invalid input")
         self.name = name
+        self.detail = message
+
+    def about(self, service_id: str) -> InputError:
+        """The same error, saying which of several services it is about."""
+        return InputError(self.name, f"for service {service_id}: {self.detail}")
 
 
 class InputErrors(Failure):
@@ -73,13 +78,13 @@ class ApiError(Failure):
 
 
 class Interrupted(BaseException):
-    """The run received SIGINT or SIGTERM; `build` is the last build read, when one was."""
+    """The run received SIGINT or SIGTERM; `builds` are the last builds read, when any were."""
 
-    def __init__(self, signum: int, build: Build | None = None) -> None:
+    def __init__(self, signum: int, builds: tuple[Build, ...] = ()) -> None:
         super().__init__(signum)
         self.signum = signum
-        self.build = build
+        self.builds = builds
 
-    def with_build(self, build: Build | None) -> Interrupted:
-        """The same interruption, knowing the last build read."""
-        return Interrupted(self.signum, build or self.build)
+    def with_builds(self, builds: tuple[Build, ...]) -> Interrupted:
+        """The same interruption, knowing the last builds read."""
+        return Interrupted(self.signum, builds or self.builds)

@@ -63,10 +63,17 @@ class BuildLog:
     """
 
     def __init__(
-        self, api: Api, service: ServiceRef, build: Build, console: Console, limits: Limits
+        self,
+        api: Api,
+        service: ServiceRef,
+        build: Build,
+        console: Console,
+        limits: Limits,
+        label: str = "",
     ) -> None:
         self.api = api
         self.service = service
+        self.label = label  # printed before each followed line: the service, among several
         self.console = console
         self.limits = limits
         self.build_id = build.id
@@ -107,7 +114,8 @@ class BuildLog:
         if not lines:
             return []
         texts = [self.console.redact(line.text) for line in lines[-TAIL_LINES:]]
-        with self.console.group(f"Build log of {self.build_id} (last {len(texts)} lines)"):
+        of = f"{self.build_id} ({self.label})" if self.label else self.build_id
+        with self.console.group(f"Build log of {of} (last {len(texts)} lines)"):
             self.console.lines(texts)
         self.recent.extend(texts)
         return texts
@@ -162,7 +170,7 @@ class BuildLog:
 
     def _show(self, lines: list[LogLine]) -> None:
         texts = [self.console.redact(line.text) for line in lines]
-        self.console.lines(texts)
+        self.console.lines([f"{self.label}: {text}" for text in texts] if self.label else texts)
         self.recent.extend(texts)
         for line in lines:
             if line.ts == self._cursor:

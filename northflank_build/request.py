@@ -94,7 +94,11 @@ def _ci_branch(ci: CiContext) -> str | None:
 
 
 def build_body(
-    settings: Settings, ci: CiContext, service: Service | None, warn: Callable[[str], None]
+    settings: Settings,
+    service_id: str,
+    ci: CiContext,
+    service: Service | None,
+    warn: Callable[[str], None],
 ) -> StartRequest:
     """The start request for these settings, or InputError when they cannot make one.
 
@@ -106,17 +110,15 @@ def build_body(
         if service.service_type == "deployment":
             raise InputError(
                 "service-id",
-                f"{settings.service_id} is a deployment service, which cannot be built: "
+                f"{service_id} is a deployment service, which cannot be built: "
                 "give the ID of its build service or a combined service",
             )
         if service.service_type in ("combined", "build"):
             kind = service.service_type
         if service.build_source == "bundle" and not settings.bundle_url:
-            raise InputError(
-                "bundle-url", f"is required: {settings.service_id} builds from a bundle"
-            )
+            raise InputError("bundle-url", f"is required: {service_id} builds from a bundle")
         if service.build_source == "git" and settings.bundle_url:
-            raise InputError("bundle-url", f"cannot be used: {settings.service_id} builds from git")
+            raise InputError("bundle-url", f"cannot be used: {service_id} builds from git")
     target = choose_target(settings, ci, service, warn)
     body: dict[str, Any] = {}
     if settings.bundle_url:
@@ -124,7 +126,7 @@ def build_body(
         if target.branch:
             body["branch"] = target.branch
     elif kind == "combined":
-        _combined_target(settings, ci, target)
+        _combined_target(settings, service_id, ci, target)
     else:
         _build_service_target(settings, ci, target, body, kind)
     if target.sha:
@@ -133,7 +135,7 @@ def build_body(
     if overrides:
         body["overrides"] = overrides
     return StartRequest(
-        path=start_build_path(settings.project_id, settings.service_id, settings.team_id),
+        path=start_build_path(settings.project_id, service_id, settings.team_id),
         body=body,
         service_type=kind,
         origin=target.origin,
@@ -141,7 +143,7 @@ def build_body(
     )
 
 
-def _combined_target(settings: Settings, ci: CiContext, target: _Target) -> None:
+def _combined_target(settings: Settings, service_id: str, ci: CiContext, target: _Target) -> None:
     if settings.branch or settings.pull_request_id:
         name = "branch" if settings.branch else "pull-request-id"
         raise InputError(
@@ -152,7 +154,7 @@ def _combined_target(settings: Settings, ci: CiContext, target: _Target) -> None
     if target.origin != "inputs" and ci.is_pull_request and "sha" not in settings.explicit_target:
         raise InputError(
             "service-id",
-            f"{settings.service_id} is a combined service, which deploys what it builds: it is "
+            f"{service_id} is a combined service, which deploys what it builds: it is "
             "not built for a pull request unless sha is given explicitly",
         )
 

@@ -65,6 +65,7 @@ class PollState:
     status: str = ""
     history: tuple[float, ...] = ()
     jitter: float = 0.5
+    reads: int = 1  # requests one poll costs: one per build still waited for
 
 
 def predicted_windows(history: Iterable[float]) -> tuple[Window, ...]:
@@ -117,14 +118,16 @@ def auto_wait(state: PollState) -> float:
 
 
 def budget_floor(state: PollState) -> float:
-    """The shortest wait at which the rate-limit budget lasts until its reset (or the timeout)."""
+    """The shortest wait at which the rate-limit budget lasts until its reset (or the timeout),
+    keeping RESERVE requests, and one more per build beyond the first, for the end."""
     if state.budget_remaining is None or state.budget_reset_in is None:
         return 0.0
     horizon = min(state.budget_reset_in, max(0.0, state.remaining_time))
-    spendable = state.budget_remaining - RESERVE
-    if spendable <= 0:
+    reads = max(1, state.reads)
+    polls = (state.budget_remaining - RESERVE - (reads - 1)) // reads
+    if polls <= 0:
         return horizon
-    return horizon / spendable
+    return horizon / polls
 
 
 def next_wait(state: PollState) -> float:

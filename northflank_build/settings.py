@@ -30,6 +30,8 @@ DOCKERFILE_PATH = re.compile(r"^/([a-zA-Z0-9._-]+/)*[a-zA-Z0-9._-]+$")
 DOCKER_WORK_DIR = re.compile(r"^/([a-zA-Z0-9._-]+/)*[a-zA-Z0-9._-]*$")
 DOCKERFILE_TARGET = re.compile(r"^[a-zA-Z0-9_-]+$")
 MAX_BRANCH = 255
+MAX_SERVICES = 20  # per run: each is polled on the token's budget, and GitLab's dotenv has 5 KB
+REUSE = ("never", "running", "success")
 TRUE_WORDS = {"true", "yes", "on", "1"}
 FALSE_WORDS = {"false", "no", "off", "0"}
 MAX_TIMEOUT = 7 * 24 * 3600.0
@@ -52,7 +54,7 @@ class Settings:
 
     api_token: str
     project_id: str
-    service_id: str
+    service_ids: tuple[str, ...]
     team_id: str | None
     api_url: str
     sha: str | None
@@ -75,6 +77,7 @@ class Settings:
     abort_on_timeout: bool
     fail_on_build_failure: bool
     dry_run: bool
+    reuse: str
     outputs_file: Path | None
     summary: bool
     explicit_target: frozenset[str] = field(default_factory=frozenset)
@@ -285,6 +288,20 @@ def parse_token(text: str) -> str:
     return token
 
 
+def parse_service_ids(text: str) -> tuple[str, ...]:
+    """One or more service IDs, one per line or separated by commas; each once."""
+    ids = [part.strip() for line in text.splitlines() for part in line.split(",")]
+    ids = [parse_id(part) for part in ids if part]
+    if not ids:
+        raise ValueError("give the build or combined service ID")
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ValueError(f"names {', '.join(repeated)} more than once: give each service once")
+    if len(ids) > MAX_SERVICES:
+        raise ValueError(f"names {len(ids)} services: give at most {MAX_SERVICES} in one step")
+    return tuple(ids)
+
+
 def parse_id(text: str) -> str:
     value = text.strip()
     if not ID_PATTERN.match(value):
@@ -400,8 +417,8 @@ def parse_settings(inputs: Inputs, env: Mapping[str, str], *, token_hint: str = 
     settings = Settings(
         api_token=read.required("api-token", parse_token, "", token_help),
         project_id=read.required("project-id", parse_id, "", "give the Northflank project ID"),
-        service_id=read.required(
-            "service-id", parse_id, "", "give the build or combined service ID"
+        service_ids=read.required(
+            "service-id", parse_service_ids, (), "give the build or combined service ID"
         ),
         team_id=read.optional("team-id", parse_id),
         api_url=read.get("api-url", parse_api_url, ""),
@@ -439,6 +456,7 @@ def parse_settings(inputs: Inputs, env: Mapping[str, str], *, token_hint: str = 
         abort_on_timeout=read.get("abort-on-timeout", parse_boolean, False),
         fail_on_build_failure=read.get("fail-on-build-failure", parse_boolean, True),
         dry_run=read.get("dry-run", parse_boolean, False),
+        reuse=read.get("reuse", parse_choice(*REUSE), "never"),
         outputs_file=read.optional("outputs-file", parse_outputs_file),
         summary=read.get("summary", parse_boolean, True),
         explicit_target=frozenset(

@@ -10,7 +10,7 @@ none is the request sent again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,6 +26,38 @@ SETTLE = 5.0  # most seconds to give a slow API to finish the request before loo
 LIST_PER_PAGE = 100  # builds a page when looking for the one a start request created: the most
 LIST_PAGES = 10  # pages read at most in one search: 1000 builds
 MIN_PAGE_TIME = 0.2  # seconds: a page is not begun with less time left before the deadline
+REUSE_PAGE = 50  # builds read once before starting, to find one to reuse (and time the polls)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A build this run follows: started by it, or reused (started by someone else)."""
+
+    service: ServiceRef
+    build: Build
+    reused: bool = False
+
+
+def may_reuse(body: Mapping[str, Any], reuse: str) -> bool:
+    """Whether a build may be reused for this request at all: reuse is on, the request names a
+    commit, builds from git and has no overrides (the API does not tell which a build had)."""
+    return reuse != "never" and "sha" in body and not {"overrides", "bundleUrl"} & set(body)
+
+
+def reusable(builds: Sequence[Build], body: Mapping[str, Any], reuse: str) -> Build | None:
+    """The build to follow instead of starting one, by the reuse input.
+
+    Only a build of the same target (Build.made_for: the same commit, and the branch or pull
+    request the request names) counts, and only when the request names a commit, builds from git
+    and has no overrides (the API does not tell which overrides a build had). `success` takes the
+    newest successful build, else the newest unfinished one; `running` only an unfinished one.
+    """
+    if not may_reuse(body, reuse):
+        return None
+    same = [b for b in builds if b.made_for(body)]
+    done = [b for b in same if b.succeeded] if reuse == "success" else []
+    going = [b for b in same if not b.concluded]
+    return max(done or going, key=lambda b: b.created_at or 0.0, default=None)
 
 
 @dataclass(frozen=True)

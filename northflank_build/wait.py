@@ -1,51 +1,69 @@
-"""Poll the build until it has concluded or the time runs out."""
+"""Poll builds until they have concluded or the time runs out: one or several, on one schedule."""
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
 from northflank_build.client import Api, ServiceRef
 from northflank_build.console import Console
-from northflank_build.errors import Interrupted
+from northflank_build.errors import ApiError, Interrupted
 from northflank_build.logs import BuildLog
 from northflank_build.model import Build
 from northflank_build.report import duration_text
-from northflank_build.schedule import PollState, next_wait
+from northflank_build.schedule import FINAL_PHASES, PollState, next_wait
 
-HEARTBEAT = 60.0  # seconds without a change after which a line says the build is still going
+HEARTBEAT = 60.0  # seconds without a change after which a line says the builds are still going
+
+
+@dataclass(frozen=True)
+class Followed:
+    """A build to wait for: its service, the build as last read, and its log when followed."""
+
+    service: ServiceRef
+    build: Build
+    log: BuildLog | None = None
 
 
 @dataclass(frozen=True)
 class Waited:
-    """The last build read, and whether the timeout ran out before it concluded."""
+    """The last read of each build, in the order given; whether the timeout ran out before they
+    all concluded; and the API error that ended the wait, if one did."""
 
-    build: Build
-    timed_out: bool
+    builds: tuple[Build, ...]
+    timed_out: bool = False
+    error: ApiError | None = None
 
 
 class Progress:
-    """One line per status change with the time waited, and a heartbeat when nothing changes."""
+    """A line per status change with the time waited, and a heartbeat when nothing changes."""
 
-    def __init__(self, console: Console, start: float) -> None:
+    def __init__(self, console: Console, start: float, names: Sequence[str]) -> None:
         self.console = console
         self.start = start
-        self.status = ""
+        self.names = names  # the service of each build, shown when there are several
+        self.statuses = [""] * len(names)
         self.last_line = 0.0
 
-    def show(self, build: Build, now: float) -> None:
-        if build.status != self.status:
-            self._line(now, build.status or "unknown status")
-        self.status = build.status
+    def show(self, index: int, build: Build, now: float) -> None:
+        if build.status != self.statuses[index]:
+            status = build.status or "unknown status"
+            self._line(now, f"{self.names[index]}: {status}" if len(self.names) > 1 else status)
+        self.statuses[index] = build.status
         self.beat(now)
 
     def beat(self, now: float) -> None:
-        """Say that the build is still going when nothing was printed for HEARTBEAT seconds."""
-        if now - self.last_line >= HEARTBEAT:
-            self._line(now, f"still {self.status}")
+        """Say that the builds are still going when nothing was printed for HEARTBEAT seconds."""
+        if now - self.last_line < HEARTBEAT:
+            return
+        if len(self.names) == 1:
+            self._line(now, f"still {self.statuses[0]}")
+        else:
+            going = ", ".join(f"{n} {s}" for n, s in zip(self.names, self.statuses, strict=True))
+            self._line(now, f"still waiting: {going}")
 
     def _line(self, now: float, text: str) -> None:
         self.console.info(f"[{duration_text(now - self.start):>6}] {text}")
@@ -54,84 +72,89 @@ class Progress:
 
 def wait_for(
     api: Api,
-    service: ServiceRef,
-    build: Build,
+    followed: Sequence[Followed],
     console: Console,
     *,
     deadline: float,
     fixed_interval: float | None,
     history: tuple[float, ...] = (),
-    log: BuildLog | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Waited:
-    """Read the build until it concludes or the clock reaches `deadline`.
+    """Read the builds until they have all concluded or the clock reaches `deadline`.
 
-    With `log` the build's log is followed: its new lines are printed after every read, in one
-    collapsible group with the progress lines. Interrupted, when a signal comes, carries the last
-    build read.
+    Every poll reads each build still going, on one schedule whose rate-limit stretch counts
+    those reads. A followed log prints its new lines after every read of its build, in a
+    collapsible group when there is one build (lines are prefixed with the service when there are
+    several). Interrupted, when a signal comes, carries the last read of every build.
     """
+    poll = _Poll(api, followed, console, sleep, history)
     group: AbstractContextManager[None] = nullcontext()
-    if log is not None:
-        group = console.group(f"Build log of {build.id}")
-    poll = _Poll(api, service, console, log, sleep, history)
+    if len(followed) == 1 and followed[0].log is not None:
+        group = console.group(f"Build log of {followed[0].build.id}")
     with group:
         try:
-            return poll.run(build, deadline, fixed_interval)
+            return poll.run(deadline, fixed_interval)
         except Interrupted as stop:
-            raise stop.with_build(poll.latest) from None
+            raise stop.with_builds(tuple(poll.latest)) from None
 
 
 class _Poll:
-    """The polling loop of one wait; `latest` is the last build read."""
+    """The polling loop of one wait; `latest` holds the last read of each build."""
 
     def __init__(
         self,
         api: Api,
-        service: ServiceRef,
+        followed: Sequence[Followed],
         console: Console,
-        log: BuildLog | None,
         sleep: Callable[[float], None],
         history: tuple[float, ...],
     ) -> None:
         self.api = api
-        self.service = service
+        self.followed = followed
         self.console = console
-        self.log = log
         self.sleep = sleep
         self.history = history
         self.budget_noted = False
-        self.latest: Build | None = None
+        self.latest = [item.build for item in followed]
 
-    def run(self, build: Build, deadline: float, fixed_interval: float | None) -> Waited:
+    def run(self, deadline: float, fixed_interval: float | None) -> Waited:
         clock = self.api.clock
         start = clock()
         limits = self.api.limits(deadline)
-        progress = Progress(self.console, start)
-        self.latest = build
-        progress.show(build, start)
-        self._follow()
-        while not build.concluded:
+        progress = Progress(self.console, start, [f.service.service_id for f in self.followed])
+        for index, item in enumerate(self.followed):
+            progress.show(index, item.build, start)
+            self._follow(index)
+        while going := [i for i, build in enumerate(self.latest) if not build.concluded]:
             now = clock()
             if now >= deadline:
-                return Waited(build, timed_out=True)
+                return Waited(tuple(self.latest), timed_out=True)
             rate = self.api.rate
+            statuses = {self.latest[i].status.upper() for i in going}
             state = PollState(
                 elapsed=now - start,
                 remaining_time=deadline - now,
                 fixed=fixed_interval,
                 budget_remaining=rate.remaining,
                 budget_reset_in=rate.seconds_to_reset(now),
-                status=progress.status,
+                status=next(iter(statuses & FINAL_PHASES), self.latest[going[0]].status),
                 history=self.history,
                 jitter=random.random(),  # noqa: S311 (spreads polls; not a secret)
+                reads=len(going),
             )
             wait = next_wait(state)
             self._note_budget(state, wait)
             self._sleep(wait, progress)
-            build = self.latest = self.api.get_build(self.service, build.id, limits)
-            self._follow()
-            progress.show(build, clock())
-        return Waited(build, timed_out=False)
+            for index in going:
+                item = self.followed[index]
+                try:
+                    build = self.api.get_build(item.service, item.build.id, limits)
+                except ApiError as error:
+                    return Waited(tuple(self.latest), error=error)
+                self.latest[index] = build
+                self._follow(index)
+                progress.show(index, build, clock())
+        return Waited(tuple(self.latest))
 
     def _note_budget(self, state: PollState, wait: float) -> None:
         """Say once that the rate limit stretched the poll interval."""
@@ -152,7 +175,8 @@ class _Poll:
             progress.beat(now)
             self.sleep(min(end, progress.last_line + HEARTBEAT) - now)
 
-    def _follow(self) -> None:
-        """Print the log's new lines; after the concluding read this prints the last ones."""
-        if self.log is not None:
-            self.log.follow()
+    def _follow(self, index: int) -> None:
+        """Print the new lines of a followed log; after its concluding read, the last ones."""
+        log = self.followed[index].log
+        if log is not None:
+            log.follow()

@@ -472,8 +472,9 @@ def test_overrides_reach_the_api(tmp_path: Path, make_emulator: MakeEmulator) ->
         ("missing", {}, 3),
         ("api-slow", {"timeout": "1"}, 4),
         ("api", {"wait": "false"}, 0),
+        ("api,api-fails", {}, 1),
     ],
-    ids=["success", "failure", "bad-input", "api-error", "timeout", "no-wait"],
+    ids=["success", "failure", "bad-input", "api-error", "timeout", "no-wait", "several"],
 )
 def test_as_a_process_the_program_does_what_it_does_in_process(
     tmp_path: Path, make_emulator: MakeEmulator, service: str, inputs: dict[str, str], code: int

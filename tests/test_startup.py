@@ -120,7 +120,7 @@ def test_every_body_the_checks_accept_is_one_the_api_schema_accepts(
     values = {"api-token": TOKEN, "project-id": PROJECT, "service-id": "api", **given}
     inputs = Inputs({k: Given(v, f"--{k}") for k, v in values.items() if v.strip()}, DEFAULTS)
     try:
-        request = build_body(parse_settings(inputs, {}), ci, service, lambda text: None)
+        request = build_body(parse_settings(inputs, {}), "api", ci, service, lambda text: None)
     except (InputError, InputErrors):
         return
     errors = [error.message for error in SCHEMA.iter_errors(request.body)]

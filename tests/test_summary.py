@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from northflank_build.model import Build
-from northflank_build.report import SUMMARY_LIMIT, Outcome, outputs, summary_markdown
+from northflank_build.report import SUMMARY_LIMIT, BuildOutcome, Outcome, outputs, summary_markdown
 from tests.conftest import PROJECT, TOKEN, MakeEmulator
 from tests.runner import EVENTS, Result, github_env, run
 
@@ -97,7 +97,8 @@ def test_summary_of_a_failed_pull_request_build(
 def outcome(log_tail: list[str], **build: Any) -> tuple[Outcome, dict[str, Any]]:
     base = {"id": "brave-river-1234", "status": "FAILURE", "concluded": True, "success": False}
     parsed = Build.parse({**base, **build})
-    result = Outcome("failure", {}, 7, parsed, service="api", log_tail=tuple(log_tail))
+    item = BuildOutcome("api", "failure", {}, build=parsed, log_tail=tuple(log_tail))
+    result = Outcome((item,), 7)
     return result, outputs(result)
 
 
