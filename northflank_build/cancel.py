@@ -4,9 +4,9 @@ With abort-on-cancel every build this run started and that is still going is abo
 and each outcome says how its build ended; a build the run reused (started by someone else) is
 never aborted. When the signal came while a start request was in flight, its build is first
 learnt: from the answer, if it comes within ANSWER_GRACE, else from the service's builds
-(start.py's rule for "the build this run started", accepted only when exactly one build fits:
-aborting a build someone else started would be worse than leaving ours). Every request here is
-tried once, with the time left.
+(start.py's rule for "the build this run started", accepted only when exactly one build fits and
+every page of builds that could hold one was read: aborting a build someone else started would be
+worse than leaving ours). Every request here is tried once, with the time left.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -28,7 +28,7 @@ from northflank_build.start import Started, builds_of_request
 
 CANCEL_BUDGET = 2.5  # seconds from the signal to the end of the last request (abort included)
 ANSWER_GRACE = 1.0  # seconds a start request in flight is given to answer after the signal
-LIST_TIMEOUT = 0.7  # seconds for the list of builds that finds a build whose answer was lost
+LIST_TIMEOUT = 0.7  # seconds for the pages of builds that find a build whose answer was lost
 MIN_REQUEST = 0.2  # seconds: the shortest timeout worth giving a request
 T = TypeVar("T")
 
@@ -91,23 +91,29 @@ class Cancel:
     def _find_lost(
         self, service: ServiceRef, body: dict[str, Any], sent_at: float, target: str
     ) -> Build | None:
+        seconds = max(0.0, min(LIST_TIMEOUT, self.left()))
+        limits = replace(self.limits(LIST_TIMEOUT), deadline=self.api.clock() + seconds)
         try:
-            found = builds_of_request(self.api, service, body, sent_at, self.limits(LIST_TIMEOUT))
+            found = builds_of_request(self.api, service, body, sent_at, limits)
         except ApiError as error:
             how = f"the list of builds could not be read: {error.message}"
         else:
-            if len(found) == 1:
+            if found.complete and len(found.builds) == 1:
                 self.console.info(
-                    f"The start request had no answer yet; build {found[0].id} is the one build "
-                    "of this target created since the request was sent"
+                    f"The start request had no answer yet; build {found.builds[0].id} is the one "
+                    "build of this target created since the request was sent"
                 )
-                return found[0]
-            ids = ", ".join(b.id for b in found)
-            how = (
-                f"{len(found)} builds of this target started meanwhile ({ids})"
-                if found
-                else "no build of this target has appeared yet"
-            )
+                return found.builds[0]
+            ids = ", ".join(b.id for b in found.builds)
+            if not found.complete:
+                how = (
+                    f"only {found.read} of the service's builds could be read in {LIST_TIMEOUT:g} s"
+                    + (f" ({ids} of this target among them)" if ids else "")
+                )
+            elif found.builds:
+                how = f"{len(found.builds)} builds of this target started meanwhile ({ids})"
+            else:
+                how = "no build of this target has appeared yet"
         self.console.error(
             f"interrupted by {self.name} before the start request was answered, and {how}: a "
             f"build of {service.service_id} ({target}) may still start; check the "

@@ -26,14 +26,7 @@ import urllib3
 
 from northflank_build import __version__
 from northflank_build.errors import ApiError, InputError
-from northflank_build.model import (
-    Build,
-    LogLine,
-    Malformed,
-    Service,
-    parse_builds,
-    parse_log_lines,
-)
+from northflank_build.model import Build, BuildPage, LogPage, Malformed, Service
 from northflank_build.routes import service_path
 
 T = TypeVar("T")
@@ -282,22 +275,26 @@ class Api:
         return self._parsed("GET", path, Build.parse, self._data("GET", path, limits))
 
     def list_builds(self, service: ServiceRef, limits: Limits, per_page: int = 20) -> list[Build]:
-        """The service's builds on one page; an entry that is not a build is left out."""
+        """The service's builds on the first page; an entry that is not a build is left out."""
+        return list(self.list_builds_page(service, limits, per_page).builds)
+
+    def list_builds_page(
+        self, service: ServiceRef, limits: Limits, per_page: int, cursor: str | None = None
+    ) -> BuildPage:
+        """One page of the service's builds: the first, or the one `cursor` names."""
         path = self.path(service) + "/build"
-        data = self._data("GET", path, limits, params={"per_page": str(per_page)})
-        return parse_builds(data.get("builds"))
+        params = {"per_page": str(per_page), **({"cursor": cursor} if cursor else {})}
+        return BuildPage.parse(self._answer("GET", path, limits, params=params))
 
     def abort_build(self, service: ServiceRef, build_id: str, limits: Limits) -> None:
         path = f"{self.path(service)}/build/{quote(build_id)}"
         self._data("DELETE", path, replace(limits, retry=ONCE))
 
-    def build_logs(
-        self, service: ServiceRef, params: dict[str, str], limits: Limits
-    ) -> list[LogLine]:
+    def build_logs(self, service: ServiceRef, params: dict[str, str], limits: Limits) -> LogPage:
+        """One answer of the log range query, in whichever known envelope it came."""
         path = self.path(service) + "/build-logs"
-        data = self._send("GET", path, replace(limits, retry=LOG_RETRY), params=params)
-        lines = data.get("data")
-        return parse_log_lines(lines) if isinstance(lines, list) else []
+        answer = self._send("GET", path, replace(limits, retry=LOG_RETRY), params=params)
+        return LogPage.parse(answer)
 
     # -- retries -----------------------------------------------------------------------------
 
@@ -347,13 +344,25 @@ class Api:
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        data: dict[str, Any] = self._answer(method, path, limits, body=body, params=params)["data"]
+        return data
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        limits: Limits,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The decoded answer, whose data is an object (pagination beside it, for a list)."""
         answer = self._send(method, path, limits, body=body, params=params)
-        data = answer.get("data")
-        if not isinstance(data, dict):
+        if not isinstance(answer.get("data"), dict):
             raise ApiError(
                 f"{method} {path} answered without a data object", status=200, retryable=True
             )
-        return data
+        return answer
 
     def _send(
         self,

@@ -18,6 +18,7 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 LATEST = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
 MILLISECONDS = 1e11  # a number this large is Unix milliseconds, not seconds
 MAX_ID = 256
+MAX_CURSOR = 256
 QUOTED = 80  # characters of a bad value quoted in an error
 
 
@@ -221,11 +222,83 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Pages:
+    """What a paged answer says of the pages after it (its `pagination` object)."""
+
+    more: bool | None = None  # hasNextPage; None when the answer says nothing of pages
+    cursor: str | None = None  # what asks for the next page, when the answer gives one
+
+    @classmethod
+    def parse(cls, answer: Mapping[str, Any]) -> Pages:
+        """The answer's pagination; anything unusable in it reads as not said."""
+        pagination = answer.get("pagination")
+        if not isinstance(pagination, dict):
+            return cls()
+        more = pagination.get("hasNextPage")
+        cursor = pagination.get("cursor")
+        usable = isinstance(cursor, str) and 0 < len(cursor) <= MAX_CURSOR and cursor.isprintable()
+        return cls(more if isinstance(more, bool) else None, cursor if usable else None)
+
+    @property
+    def next_cursor(self) -> str | None:
+        """The cursor of the next page, when the answer says there is one and how to ask."""
+        return self.cursor if self.more else None
+
+
+@dataclass(frozen=True)
+class BuildPage:
+    """One page of a service's builds, in the API's order (which is undocumented)."""
+
+    builds: tuple[Build, ...]
+    pages: Pages = field(default_factory=Pages)
+
+    @classmethod
+    def parse(cls, answer: Mapping[str, Any]) -> BuildPage:
+        data = answer.get("data")
+        items = data.get("builds") if isinstance(data, dict) else None
+        return cls(tuple(parse_builds(items)), Pages.parse(answer))
+
+
+@dataclass(frozen=True)
 class LogLine:
     """One line of a build log: its time as the API wrote it (ISO 8601 text) and its text."""
 
     ts: str
     text: str
+
+
+# Where log answers have been seen to hold their lines: {"data": [...]} is the documented form;
+# the Python SDK's author records {"data": {"logs": [...]}} and {"data": {"data": [...]}}.
+LOG_KEYS = ("logs", "data")
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """One answer of the build-logs range query: its lines in the order given, and its pages.
+
+    `unknown` describes an answer whose lines were in none of the known places ('' otherwise).
+    """
+
+    lines: tuple[LogLine, ...]
+    pages: Pages = field(default_factory=Pages)
+    unknown: str = ""
+
+    @classmethod
+    def parse(cls, answer: Mapping[str, Any]) -> LogPage:
+        data = answer.get("data")
+        if isinstance(data, dict):
+            data = next((data[k] for k in LOG_KEYS if isinstance(data.get(k), list)), data)
+        if not isinstance(data, list):
+            return cls((), Pages.parse(answer), _shape(data))
+        return cls(tuple(parse_log_lines(data)), Pages.parse(answer))
+
+
+def _shape(value: object) -> str:
+    """What a value is, in words, without quoting its content: for a warning."""
+    if isinstance(value, dict):
+        keys = ", ".join(str(key)[:40] for key in list(value)[:10])
+        return f"an object with the keys {keys}" if keys else "an empty object"
+    return "no data" if value is None else f"a {type(value).__name__}"
 
 
 def parse_log_lines(items: list[Any]) -> list[LogLine]:

@@ -3,15 +3,15 @@
 Starting a build is not idempotent, so the start request is sent again without a second thought
 only when it provably never reached the API (no connection was made) or the API refused it with a
 429. After a failure that leaves its fate unknown (a timeout or a reset after the body was sent, a
-5xx, an unreadable answer), the service's recent builds are read first: a build of this request
-created after the first such attempt began is adopted, and only when there is none is the request
-sent again.
+5xx, an unreadable answer), the service's builds are read first: a build of this request created
+after the first such attempt began is adopted, and only when the search was complete and found
+none is the request sent again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from northflank_build.client import Api, Limits, ServiceRef
@@ -23,7 +23,9 @@ from northflank_build.model import Build
 SKEW_KNOWN = 5.0
 SKEW_UNKNOWN = 30.0
 SETTLE = 5.0  # most seconds to give a slow API to finish the request before looking for its build
-LIST_PAGE = 20  # builds read when looking for the one a start request created
+LIST_PER_PAGE = 100  # builds a page when looking for the one a start request created: the most
+LIST_PAGES = 10  # pages read at most in one search: 1000 builds
+MIN_PAGE_TIME = 0.2  # seconds: a page is not begun with less time left before the deadline
 REUSE_PAGE = 50  # builds read once before starting, to find one to reuse (and time the polls)
 
 
@@ -58,19 +60,76 @@ def reusable(builds: Sequence[Build], body: Mapping[str, Any], reuse: str) -> Bu
     return max(done or going, key=lambda b: b.created_at or 0.0, default=None)
 
 
+@dataclass(frozen=True)
+class Found:
+    """The builds of a start request (oldest first), and how far the search for them went.
+
+    complete: every page that could hold such a build was read; `read` builds were.
+    """
+
+    builds: tuple[Build, ...]
+    complete: bool
+    read: int
+
+
 def builds_of_request(
-    api: Api, service: ServiceRef, body: dict[str, Any], sent_at: float, limits: Limits
-) -> list[Build]:
+    api: Api,
+    service: ServiceRef,
+    body: dict[str, Any],
+    sent_at: float,
+    limits: Limits,
+    pages: int = LIST_PAGES,
+) -> Found:
     """The one rule for "the build this run started": the service's builds of the request's
     target (Build.made_for) created, on the API's clock, no earlier than the request was sent at
-    our Unix time `sent_at`; oldest first. Raises ApiError when the list cannot be read."""
-    builds = api.list_builds(service, limits, per_page=LIST_PAGE)
+    our Unix time `sent_at`.
+
+    The list's order is undocumented, so it is read page by page (by cursor) until the list ends
+    or a page shows that no later one can hold such a build: the list so far runs newest first
+    and its last build predates the request. The search stops short (complete False) after
+    `pages` pages, or when less than MIN_PAGE_TIME is left before the limits' deadline. Raises
+    ApiError when a page cannot be read.
+    """
     api_time = api.api_time(sent_at)
     since = sent_at - SKEW_UNKNOWN if api_time is None else api_time - SKEW_KNOWN
+    seen: dict[str, Build] = {}
+    newest_first, last = True, float("inf")  # createdAt never rose so far; the last one seen
+    cursor: str | None = None
+    complete = False
+    for number in range(pages):
+        page_limits = limits if number == 0 else _time_left(api, limits)
+        if page_limits is None:
+            break
+        page = api.list_builds_page(service, page_limits, LIST_PER_PAGE, cursor)
+        for build in page.builds:
+            seen[build.id] = build
+            if build.created_at is not None:
+                newest_first = newest_first and build.created_at <= last
+                last = build.created_at
+        cursor = page.pages.next_cursor
+        if page.pages.more is not True or (newest_first and last < since):
+            complete = True  # the list ended, or the pages after this one are older still
+            break
+        if cursor is None:
+            break  # more pages, but no cursor to ask for them
     found = [
-        b for b in builds if b.made_for(body) and b.created_at is not None and b.created_at >= since
+        b
+        for b in seen.values()
+        if b.made_for(body) and b.created_at is not None and b.created_at >= since
     ]
-    return sorted(found, key=lambda b: b.created_at or 0.0)
+    found.sort(key=lambda b: b.created_at or 0.0)
+    return Found(tuple(found), complete, len(seen))
+
+
+def _time_left(api: Api, limits: Limits) -> Limits | None:
+    """The limits of a further page: none past the deadline, and no answer waited for past it."""
+    if limits.deadline is None:
+        return limits
+    left = limits.deadline - api.clock()
+    if left < MIN_PAGE_TIME:
+        return None
+    longest = limits.timeout if limits.timeout is not None else api.transport.read_timeout
+    return replace(limits, timeout=min(longest, left))
 
 
 def start_build(
@@ -106,9 +165,11 @@ def start_build(
             say(_retry_notice(failure, unclear, wait))
             api.sleep(wait)
         if unknown_since is not None:
-            found = _look(api, service, body, unknown_since, say, limits)
-            if found is not None:
-                return found
+            found = _look(api, service, body, unknown_since, limits)
+            if found.builds:
+                return _adopt(found, body, say)
+            if not found.complete:
+                raise _cut_short(failure, found)
         if wait is None:
             raise _final_error(failure, unknown_since is not None)
         attempt += 1
@@ -143,17 +204,24 @@ def _final_error(error: ApiError, may_have_arrived: bool) -> ApiError:
     )
 
 
+def _cut_short(error: ApiError, found: Found) -> ApiError:
+    """The error when the search for the build stopped before the pages that could hold it."""
+    return ApiError(
+        f"{error.api_message}; the request may have reached Northflank, and only the first "
+        f"{found.read} of the service's builds were read looking for its build (their order is "
+        "not documented), so it is not sent again",
+        status=error.status,
+        error_id=error.error_id,
+        hint="Check the service's builds on Northflank before starting it again",
+    )
+
+
 def _look(
-    api: Api,
-    service: ServiceRef,
-    body: dict[str, Any],
-    since: float,
-    say: Callable[[str], None],
-    limits: Limits,
-) -> Build | None:
-    """The earliest build of this request created since the first unclear attempt, if any."""
+    api: Api, service: ServiceRef, body: dict[str, Any], since: float, limits: Limits
+) -> Found:
+    """The builds of this request created since the first unclear attempt."""
     try:
-        found = builds_of_request(api, service, body, since, limits)
+        return builds_of_request(api, service, body, since, limits)
     except ApiError as error:
         raise ApiError(
             f"the start request failed, and the service's builds could not be read to see "
@@ -162,16 +230,18 @@ def _look(
             error_id=error.error_id,
             hint="Check the service's builds on Northflank before starting it again",
         ) from None
-    if not found:
-        return None
-    build = found[0]
+
+
+def _adopt(found: Found, body: dict[str, Any], say: Callable[[str], None]) -> Build:
+    """The earliest build found, said to be followed; the others are named and left alone."""
+    build = found.builds[0]
     how = "" if "sha" in body else " (the request named no commit: matched by target and time)"
     created = build.data.get("createdAt")
     say(
         f"Found build {build.id} of this request, created at {created} after the start request "
         f"was sent{how}: following it instead of starting another"
     )
-    if len(found) > 1:
-        others = ", ".join(b.id for b in found[1:])
+    if len(found.builds) > 1:
+        others = ", ".join(b.id for b in found.builds[1:])
         say(f"Builds {others} of the same request were created too; they are left alone")
     return build

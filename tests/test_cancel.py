@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from northflank_build.emulator import Emulator
+from northflank_build.emulator import Emulator, PastBuild, ServiceConfig
 from northflank_build.signals import Signals
 from tests.clock import CLOCK
-from tests.conftest import PROJECT, TOKEN, MakeEmulator, api_requests
+from tests.conftest import PROJECT, TOKEN, MakeEmulator, api_requests, fast_world
 from tests.runner import REPO, Result, github_env, parse_output_file, run
 
 PUSH = {"GITHUB_SHA": "b2" * 20, "GITHUB_REF": "refs/heads/main"}
@@ -187,18 +187,25 @@ def test_an_abort_the_api_refuses_leaves_the_build_cancelled(
 def test_a_signal_during_the_start_request_still_aborts_the_build_it_created(
     make_emulator: MakeEmulator, start: Callable[[dict[str, str]], Running]
 ) -> None:
-    emulator = make_emulator()
+    """Its build is found among the service's builds, whatever their order: here it is the last
+    of 151 listed oldest first, on the second page."""
+    history = [PastBuild("success", duration=60, age=3600 + 600 * n) for n in range(150)]
+    phases = {"QUEUED": 0.2, "CLONING": 0.2, "BUILDING": 120.0, "UPLOADING": 0.1}
+    slow = ServiceConfig("build", "https://github.com/acme/api", phases=phases, history=history)
+    emulator = make_emulator(projects=fast_world(**{"api-slow": slow}), list_order="oldest-first")
     # The API creates the build at once but answers 5 s later: the signal comes in between.
     emulator.add_faults("POST build", ["delay:5:apply-first"])
     running = start(inputs(emulator, "api-slow"))
-    until(lambda: emulator.builds(PROJECT, "api-slow"), "the build was created")
+    until(lambda: len(emulator.builds(PROJECT, "api-slow")) > 150, "the build was created")
     running.process.send_signal(signal.SIGTERM)
     assert running.exit_code() == 143, running.shown()
-    [build] = emulator.builds(PROJECT, "api-slow")
+    build = emulator.builds(PROJECT, "api-slow")[0]  # the newest
     assert aborts(emulator) == [build["id"]]
     outputs = running.outputs()
     assert outputs["build-id"] == build["id"]
     assert outputs["result"] == "aborted"
+    lists = [r for r in api_requests(emulator) if r.method == "GET" and r.path.endswith("/build")]
+    assert [r.query.get("per_page") for r in lists] == ["100", "100"]
 
 
 def test_a_start_request_that_created_nothing_yet_is_reported(

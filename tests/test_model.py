@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from northflank_build.model import Build, Malformed, Service, parse_builds, parse_time
+from northflank_build.model import (
+    Build,
+    LogLine,
+    LogPage,
+    Malformed,
+    Pages,
+    Service,
+    parse_builds,
+    parse_time,
+)
 from tests.conftest import PROJECT, TOKEN
 from tests.runner import Result, github_env, run
 from tests.scripted import Answer, StartScripted, json_answer
@@ -175,3 +184,27 @@ def test_a_concluded_build_without_success_reports_success_everywhere(
     assert result.code == 0, result.text
     assert (result.outputs["result"], result.outputs["success"]) == ("success", "true")
     assert json.loads(result.outputs["build"]).get("success") is None
+
+
+def test_pages_are_read_defensively() -> None:
+    cursor = "c" * 24
+    assert (
+        Pages.parse({"pagination": {"hasNextPage": True, "cursor": cursor}}).next_cursor == cursor
+    )
+    assert Pages.parse({"pagination": {"hasNextPage": False, "cursor": cursor}}).next_cursor is None
+    assert Pages.parse({"pagination": {"hasNextPage": "yes", "cursor": cursor}}).more is None
+    assert Pages.parse({"pagination": {"hasNextPage": True, "cursor": "a\nb"}}).cursor is None
+    assert Pages.parse({"pagination": {"hasNextPage": True, "cursor": "c" * 300}}).cursor is None
+    assert Pages.parse({"pagination": []}) == Pages() == Pages.parse({})
+
+
+def test_log_lines_are_found_in_every_known_envelope_and_an_unknown_one_is_described() -> None:
+    line = {"containerId": "x", "log": "Step 1/9", "ts": "2025-01-01T00:00:00.000Z"}
+    for data in ([line], {"logs": [line]}, {"data": [line]}):
+        page = LogPage.parse({"data": data})
+        assert (page.lines, page.unknown) == ((LogLine(line["ts"], "Step 1/9"),), "")
+    assert LogPage.parse({"data": {"entries": [line]}}).unknown == "an object with the keys entries"
+    assert LogPage.parse({"data": {}}).unknown == "an empty object"
+    assert LogPage.parse({}).unknown == "no data"
+    assert LogPage.parse({"data": "Step 1/9"}).unknown == "a str"
+    assert LogPage.parse({"data": []}) == LogPage(())
