@@ -26,7 +26,10 @@ SETTLE = 5.0  # most seconds to give a slow API to finish the request before loo
 LIST_PER_PAGE = 100  # builds a page when looking for the one a start request created: the most
 LIST_PAGES = 10  # pages read at most in one search: 1000 builds
 MIN_PAGE_TIME = 0.2  # seconds: a page is not begun with less time left before the deadline
-REUSE_PAGE = 50  # builds read once before starting, to find one to reuse (and time the polls)
+# Builds read once before starting, to find one to reuse (and time the polls): the API's largest
+# page. The list's order is not documented; a service with more builds than this, listed in
+# another order than newest first, may hide a reusable build, and then one is started.
+REUSE_PAGE = 100
 
 
 @dataclass(frozen=True)
