@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from northflank_build.logs import BuildLog
 
 EXIT_SUCCESS, EXIT_BUILD_FAILED, EXIT_TIMEOUT = 0, 1, 4
+# Outputs made of the program's own words and numbers: never masked, whatever the secrets.
+OWN_OUTPUTS = frozenset({"result", "concluded", "success", "duration-seconds", "api-requests"})
 
 
 class Run:
@@ -141,7 +143,7 @@ class Run:
         """Register the token and secret inputs before anything else is printed."""
         token = inputs.value("api-token").strip()
         if token:
-            self.console.add_secret(token)
+            self.console.add_secret(token, token=True)
 
     def _token_hint(self) -> str:
         ci = self.ci
@@ -371,20 +373,31 @@ class Run:
     # -- report --------------------------------------------------------------------------------
 
     def _write_github(self, values: dict[str, Any]) -> None:
-        redacted = {k: self._redact_value(v) for k, v in values.items()}
+        redacted = self._redacted_outputs(values)
         self.console.set_outputs(redacted)
         path = self.env.get("GITHUB_OUTPUT")
         if path:
             write_github_output(Path(path), redacted)
 
-    def _redact_value(self, value: Any) -> Any:
-        """The value with every secret hidden, in every string it holds (keys too)."""
+    def _redacted_outputs(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The outputs with every secret hidden in what came from outside; the program's own
+        words (result, concluded, success, numbers) and the request's keys are left alone."""
+        return {
+            name: value if name in OWN_OUTPUTS else self._redact_value(value, name != "request")
+            for name, value in values.items()
+        }
+
+    def _redact_value(self, value: Any, keys: bool = True) -> Any:
+        """The value with every secret hidden, in every string it holds (keys too, with keys)."""
         if isinstance(value, str):
             return self.console.redact(value)
         if isinstance(value, dict):
-            return {self._redact_value(k): self._redact_value(v) for k, v in value.items()}
+            return {
+                self._redact_value(k) if keys else k: self._redact_value(v, keys)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
-            return [self._redact_value(item) for item in value]
+            return [self._redact_value(item, keys) for item in value]
         return value
 
     def _plain_tail(self) -> list[str]:
@@ -401,33 +414,34 @@ class Run:
         if self.request is None:
             return
         settings = self.settings
+        redact = self.console.redact
         outcome = Outcome(
             result=result,
             request=self.request.redacted() if self.request else {},
             api_requests=self.api.requests_made if self.api else 0,
             build=self.build,
-            service=settings.service_id if settings else "",
-            target=self.request.describe() if self.request else "",
+            service=redact(settings.service_id) if settings else "",
+            target=redact(self.request.describe()) if self.request else "",
             log_tail=self._plain_tail(),
-            run_url=self.ci.run_url if self.ci else None,
+            run_url=redact(self.ci.run_url) if self.ci and self.ci.run_url else None,
         )
-        values = {k: self._redact_value(v) for k, v in outputs(outcome).items()}
+        values = self._redacted_outputs(outputs(outcome))
         try:
             self._write_github(values)
             if settings and settings.outputs_file:
                 write_outputs_file(settings.outputs_file, values)
             summary_path = self.env.get("GITHUB_STEP_SUMMARY")
             if summary_path and settings and settings.summary:
-                append_summary(
-                    Path(summary_path), self.console.redact(summary_markdown(outcome, values))
-                )
+                # Made of redacted values only, so that no mask reaches the summary's own words.
+                append_summary(Path(summary_path), summary_markdown(outcome, values))
         except OSError as error:
             self.console.warning(
                 f"could not write the outputs: {error.strerror} ({error.filename})"
             )
         if self.output_format == "json":
-            sys.stdout.write(json.dumps(values, separators=(",", ":")) + "\n")
-            sys.stdout.flush()
+            with contextlib.suppress(OSError, ValueError):  # stdout's reader may be gone
+                sys.stdout.write(json.dumps(values, separators=(",", ":")) + "\n")
+                sys.stdout.flush()
 
 
 def main(argv: Sequence[str] | None = None, signals: Signals | None = None) -> int:

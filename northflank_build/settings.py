@@ -74,13 +74,12 @@ class Settings:
     explicit_target: frozenset[str] = field(default_factory=frozenset)
 
     def secrets(self) -> list[str]:
-        """Every secret value, in the forms it could be printed in."""
+        """Every secret value: the token, and each file's content as text and as base64 (the
+        console hides each line of them by the rule of masking.py)."""
         values = [self.api_token]
         for item in (*self.build_files.values(), *self.docker_secret_mounts.values()):
-            values.append(item.body()["data"])
-            text = item.data.decode("utf-8", errors="replace")
-            values += [line.strip() for line in text.splitlines()]
-        return [v for v in dict.fromkeys(values) if len(v.strip()) >= 4]
+            values += [item.data.decode("utf-8", errors="replace"), item.body()["data"]]
+        return [v for v in dict.fromkeys(values) if v.strip()]
 
 
 def parse_boolean(text: str) -> bool:

@@ -50,6 +50,13 @@ HARD_EXTRA = 10.0  # seconds beyond that after which the run is killed as hung
 Reply = Callable[[socket.socket], None]
 
 
+@dataclass(frozen=True)
+class FromRequest:
+    """A reply made from the request it answers (to echo it, as some APIs do)."""
+
+    make: Callable[[Received], Reply]
+
+
 # -- what the server received ------------------------------------------------------------------
 
 
@@ -198,6 +205,19 @@ def truncated(payload: Any, status: int = 200) -> Reply:
     return send
 
 
+def echo(status: int = 400) -> FromRequest:
+    """A refusal whose message and details quote the request body, as a validating API does."""
+
+    def make(request: Received) -> Reply:
+        text = request.body.decode("utf-8", "replace")
+        error = {"status": status, "message": f"invalid body: {text}", "id": "echo-1"}
+        with contextlib.suppress(ValueError):
+            error["details"] = {"body": json.loads(text)}
+        return json_reply({"error": error}, status=status)
+
+    return FromRequest(make)
+
+
 def reset() -> Reply:
     """The connection reset (RST) without a byte of answer."""
 
@@ -259,13 +279,13 @@ class HostileApi:
         self.requests: list[Received] = []
         self.final = dict(FINISHED if final is None else final)
         self._polls = polls
-        self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        self._scripts: dict[str, deque[Reply | FromRequest]] = defaultdict(deque)
         self._seen = threading.Condition()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def script(self, endpoint: str, *replies: Reply) -> None:
+    def script(self, endpoint: str, *replies: Reply | FromRequest) -> None:
         """The next requests to endpoint ("GET build", "POST build", ...) get these replies."""
         self._scripts[endpoint].extend(replies)
 
@@ -319,6 +339,8 @@ class HostileApi:
                 queue = self._scripts[request.endpoint]
                 reply = queue.popleft() if queue else self.honest(request)
                 self._seen.notify_all()
+            if isinstance(reply, FromRequest):
+                reply = reply.make(request)
             reply(conn)
 
 
@@ -557,14 +579,20 @@ def check(
         assert sent == aborted, f"abort {'not ' if aborted else ''}expected: {api.requests}"
 
 
-ESCAPES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+ESCAPES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+OWN_COMMANDS = {"add-mask", "debug", "error", "warning", "group", "endgroup"}
 
 
 def clean_terminal(run: Run) -> None:
-    """Assert that nothing printed holds a control character or an escape sequence."""
+    """Assert that nothing printed holds a control character, an escape sequence or a workflow
+    command the program did not mean to write."""
     for name, text in (("stdout", run.stdout), ("stderr", run.stderr)):
-        found = ESCAPES.search(text.replace("\r\n", "\n"))
+        found = ESCAPES.search(text)
         assert found is None, f"{name} holds {found.group()!r}: {text[:2000]!r}"
+    lines = (line.lstrip() for line in re.split(r"\r\n|\r|\n", run.stdout))
+    used = {line[2:].split("::")[0].split(" ")[0] for line in lines if line.startswith("::")}
+    assert used <= OWN_COMMANDS, used
+    assert re.search(r"##(vso)?\[", run.stdout, re.IGNORECASE) is None
 
 
 def interrupt(

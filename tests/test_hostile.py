@@ -6,33 +6,48 @@ when one is due."""
 
 from __future__ import annotations
 
+import base64
+import json
+import re
+import secrets
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
+from tests.conftest import TOKEN
 from tests.hostile import (
     BRANCH,
+    GRACE,
     SHA,
     HostileApi,
     Run,
     answer,
     build,
     check,
+    clean_terminal,
+    echo,
     endless_chunked,
+    finish,
     gzip_bomb,
     hostile_api,
     html,
     huge,
     inputs,
+    json_reply,
     reset,
     run_program,
+    start,
     trickle,
     trickle_head,
     truncated,
 )
-from tests.runner import github_env
+from tests.runner import base_env, github_env
 
 QUICK = {"NORTHFLANK_RETRY_BASE": "0.01", "GITHUB_SHA": SHA, "GITHUB_REF": f"refs/heads/{BRANCH}"}
 MIB = 1 << 20
@@ -49,7 +64,8 @@ def hostile_run(
 ) -> Run:
     values = inputs(api.url, **changes)
     env = github_env(tmp_path, values, extra={**QUICK, **(extra or {})})
-    return run_program(env, cwd=tmp_path, timeout=float(values["timeout"]))
+    timeout = float(values["timeout"])
+    return run_program(env, cwd=tmp_path, timeout=timeout, files=[values["outputs-file"]])
 
 
 def succeeded(run: Run) -> None:
@@ -201,3 +217,190 @@ def test_a_refusal_as_an_html_page_names_its_title(tmp_path: Path, api: HostileA
     [error] = [line for line in run.stdout.splitlines() if line.startswith("::error")]
     assert "Forbidden by proxy" in error
     assert "HTTP 403" in error
+
+
+# -- what reaches the terminal ------------------------------------------------------------------
+
+HOSTILE_TEXT = (
+    "\x1b[31mred\x1b[0m \x1b]0;owned title\x07 \x1b]8;;https://evil.example\x1b\\a link"
+    "\x1b]8;;\x1b\\ \x9b2J\x07 \x1b[2J\x1b[H\x1bc \x00\x08 ::error::injected ##[warning]injected"
+    " ##vso[task.complete result=Succeeded] <img src=https://evil.example/x.png>"
+    " [a link](https://evil.example) \u202eerusolcxe\u202c\r::warning::after a carriage return"
+)
+
+
+def test_escape_sequences_and_commands_in_every_api_text_never_reach_the_terminal(
+    tmp_path: Path,
+) -> None:
+    hostile = dict.fromkeys(("status", "message", "branch", "createdAt"), HOSTILE_TEXT)
+    final = {**hostile, "concluded": True, "success": False, "registry": {"uri": HOSTILE_TEXT}}
+    with hostile_api(final=final) as api:
+        api.script("POST build", json_reply({"data": build(**hostile)}))
+        lines = [{"ts": "2030-01-01T00:00:01.000Z", "log": f"error: {HOSTILE_TEXT}"}] * 3
+        api.script("GET logs", json_reply({"data": lines}))
+        run = hostile_run(tmp_path, api, logs="on-failure")
+        check(run, code=1, timeout=8, api=api)
+        clean_terminal(run)
+        assert "red " in run.stdout, "the text around the escapes is kept"
+        assert run.outputs["result"] == "failure"
+        assert api.received("GET logs")
+
+
+def test_escape_sequences_never_reach_the_terminal_of_another_ci(tmp_path: Path) -> None:
+    with hostile_api(final={**FINISHED_FAILED, "message": HOSTILE_TEXT}) as api:
+        env = plain_env(tmp_path, api, NORTHFLANK_STATUS_NOTE="x")
+        run = run_program(env, cwd=tmp_path, timeout=8)
+        check(run, code=1, timeout=8, api=api)
+        clean_terminal(run)
+        assert "error:" in run.stderr
+
+
+FINISHED_FAILED = {"status": "FAILURE", "concluded": True, "success": False, "message": "failed"}
+
+
+def plain_env(tmp_path: Path, api: HostileApi, **extra: str) -> dict[str, str]:
+    """The environment of a CI without commands: NORTHFLANK_* variables only."""
+    env = base_env(tmp_path)
+    for name, value in inputs(api.url).items():
+        env["NORTHFLANK_" + name.upper().replace("-", "_")] = value
+    env.update({"NORTHFLANK_SHA": SHA, "NORTHFLANK_BRANCH": BRANCH, **QUICK, **extra})
+    return env
+
+
+def read_until(process: subprocess.Popen[bytes], marker: bytes, wait: float = 20.0) -> bytes:
+    """What the program printed on stdout up to the line holding marker."""
+    assert process.stdout is not None
+    seen = b""
+    end = time.monotonic() + wait
+    while marker not in seen and time.monotonic() < end:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen += line
+    assert marker in seen, seen
+    return seen
+
+
+@pytest.mark.parametrize("github", [True, False], ids=["github", "other-ci"])
+def test_a_closed_log_pipe_neither_raises_nor_keeps_the_abort_or_the_outputs_from_happening(
+    tmp_path: Path, github: bool
+) -> None:
+    with hostile_api(polls=10_000) as api:
+        if github:
+            env = github_env(tmp_path, inputs(api.url), extra=QUICK)
+            err: Any = subprocess.STDOUT  # the runner reads one pipe for both
+        else:
+            env = plain_env(tmp_path, api)
+            err = (tmp_path / "stderr.txt").open("wb")
+        started = time.monotonic()
+        process = start(env, cwd=tmp_path, stderr=err)
+        read_until(process, b"started")
+        assert process.stdout is not None
+        process.stdout.close()  # the CI's log reader is gone
+        process.stdout = None
+        api.wait_for("GET build", 3)  # (on a2ce7ce the run has died of the closed pipe by then)
+        process.send_signal(signal.SIGTERM)
+        run = finish(process, env, cwd=tmp_path, limit=8 + GRACE + 10, started=started)
+        if not github:
+            err.close()
+            run.stderr = (tmp_path / "stderr.txt").read_text(encoding="utf-8", errors="replace")
+        check(run, code=143, timeout=8, api=api, aborted=True)
+        assert run.file_json()["result"] == "aborted"
+        if github:
+            assert run.outputs["result"] == "aborted"
+            assert "aborted" in run.summary
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+
+def test_an_api_error_echoing_a_secret_files_base64_shows_no_piece_of_it(
+    tmp_path: Path, api: HostileApi
+) -> None:
+    content = "".join(f"line {n} {secrets.token_hex(16)}\n" for n in range(60))
+    (tmp_path / "big.txt").write_text(content, encoding="utf-8")
+    api.script("POST build", echo(400))
+    run = hostile_run(tmp_path, api, build_files="/app/big.txt: {file: big.txt}")
+    check(run, code=3, timeout=8, api=api, secrets=[TOKEN, content])
+    assert "invalid body" in run.stdout
+    assert base64.b64encode(content.encode()).decode() in api.requests[0].body.decode()
+
+
+def test_secret_lines_the_api_quotes_json_escaped_or_url_encoded_are_hidden(
+    tmp_path: Path, api: HostileApi
+) -> None:
+    line = 'pa"ss\\word-é-' + secrets.token_hex(8)
+    echoed = f"bad value {json.dumps(line)} or {quote(line, safe='')} or {json.dumps(line)[1:-1]}"
+    api.final["message"] = echoed
+    run = hostile_run(
+        tmp_path, api, docker_secret_mounts=json.dumps({"m": f"first\n{line}\nlast-line-x"})
+    )
+    check(run, code=0, timeout=8, api=api, secrets=[TOKEN, line])
+    assert "bad value" in run.stdout
+
+
+# The rule (README, masking.py): 8 characters or more hidden anywhere; 3 to 7 hidden as a whole
+# word; shorter ones, those without a letter or digit and the common words never hidden.
+SHORT_TOKEN = "tho"  # inside "method": a mask there would break the outputs' keys
+HIDDEN_ANYWHERE = "s3cret-line-" + "7" * 4
+HIDDEN_AS_WORD = ["k3y", "hunter2", 'p"w!']
+SHOWN = ["true", "}", "ab", "null"]
+
+
+def test_the_masking_rule_hides_each_secret_line_in_every_form_and_keeps_outputs_readable(
+    tmp_path: Path, api: HostileApi
+) -> None:
+    lines = [HIDDEN_ANYWHERE, *HIDDEN_AS_WORD, *SHOWN]
+    words = [SHORT_TOKEN, *HIDDEN_AS_WORD]
+    quoted = [f"{json.dumps(w)[1:-1]} {quote(w, safe='')}" for w in words]
+    api.final["message"] = " | ".join(
+        [f"echo {word} and {word}ish" for word in [*lines, SHORT_TOKEN]] + quoted
+    )
+    api.final["status"] = "SUCCESS"
+    run = hostile_run(
+        tmp_path,
+        api,
+        api_token=SHORT_TOKEN,
+        docker_secret_mounts=json.dumps({"m": "\n".join(lines)}),
+        outputs_file="outputs.env",
+    )
+    check(run, code=0, timeout=8, api=api, secrets=[HIDDEN_ANYWHERE])
+    texts = {"stdout": run.stdout, "GITHUB_OUTPUT": run.outputs_text, **run.files}
+    shown = {where: "\n".join(_without_masks(text)) for where, text in texts.items()}
+    for where, text in shown.items():
+        for word in words:
+            for form in {word, json.dumps(word)[1:-1], quote(word, safe="")}:
+                standing_alone = rf"(?<!\w){re.escape(form)}(?!\w)"
+                assert re.search(standing_alone, text) is None, (where, form, text)
+        assert HIDDEN_ANYWHERE[:8] not in text, where
+    message = run.outputs["message"]
+    for word in SHOWN:
+        assert f"echo {word} and {word}ish" in message, "lines the rule leaves alone are shown"
+    for word in words:
+        assert f"{word}ish" in message, "a short secret is never hidden inside a longer word"
+    assert (run.outputs["result"], run.outputs["success"], run.outputs["concluded"]) == (
+        "success",
+        "true",
+        "true",
+    )
+    assert json.loads(run.outputs["request"])["method"] == "POST", "keys are never masked"
+    dotenv = run.files["outputs.env"]
+    assert "NORTHFLANK_RESULT=success\n" in dotenv
+    assert "NORTHFLANK_SUCCESS=true\n" in dotenv
+    assert "| Result | ✅ success |" in run.summary
+
+
+def _without_masks(text: str) -> list[str]:
+    masks = ("::add-mask::", "##vso[task.setsecret]")
+    return [line for line in text.splitlines() if not line.startswith(masks)]
+
+
+def test_a_build_file_of_64000_lines_is_masked_without_slowing_the_run(
+    tmp_path: Path, api: HostileApi
+) -> None:
+    lines = [secrets.token_hex(7) + "-x" for _ in range(64_000)]
+    (tmp_path / "many.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    api.final["message"] = f"done with {lines[12_345]} and {lines[-1]}"
+    run = hostile_run(tmp_path, api, build_files="/app/many.txt: {file: many.txt}")
+    check(run, code=0, timeout=8, api=api, secrets=[TOKEN, lines[12_345], lines[-1]])
+    assert "done with *** and ***" in run.stdout
