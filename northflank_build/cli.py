@@ -91,7 +91,9 @@ class Run:
         self.output_format = inputs.output_format
         self._mask_early(inputs)
         self.ci = detect(self.env)
-        settings = self.settings = parse_settings(inputs, self.env, token_hint=self._token_hint())
+        settings = self.settings = parse_settings(
+            inputs, self.env, token_hint=self._token_hint(), on_secret=self.console.add_secret
+        )
         for secret in settings.secrets():
             self.console.add_secret(secret)
         check_overrides(settings)

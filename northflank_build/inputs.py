@@ -120,16 +120,31 @@ def output_specs(action: Mapping[str, Any]) -> list[OutputSpec]:
     ]
 
 
-def flag_parser(specs: Sequence[InputSpec]) -> argparse.ArgumentParser:
-    """A parser with one --NAME flag per input, and --no-NAME for booleans."""
+def without_values(message: str, argv: Sequence[str]) -> str:
+    """argparse's message without any value given on the command line: one may be a secret
+    given to a mistyped flag (`--api-tokn=VALUE`, `--api-tokn VALUE`)."""
+    if message.startswith("unrecognized arguments:"):
+        flags = [w.split("=", 1)[0] for w in message.split()[2:] if w.startswith("-")]
+        return "unrecognized arguments: " + (" ".join(flags) or "values without a flag")
+    for arg in sorted(argv, key=len, reverse=True):
+        flag, equals, value = arg.partition("=")
+        if equals and flag.startswith("-"):
+            message = message.replace(arg, f"{flag}=…")
+        else:
+            value = arg
+        if value:
+            message = message.replace(repr(value), "'…'")
+    return message
+
+
+def flag_parser(specs: Sequence[InputSpec], argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """A parser with one --NAME flag per input, and --no-NAME for booleans; its errors quote
+    nothing of argv."""
     import argparse  # only runs given flags need it
 
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str) -> NoReturn:
-            # argparse quotes the arguments it did not expect, and one may be a mistyped secret.
-            if message.startswith("unrecognized arguments:"):
-                flags = [w for w in message.split()[2:] if w.startswith("-")]
-                message = "unrecognized arguments: " + (" ".join(flags) or "values without a flag")
+            message = without_values(message, argv)
             raise InputError("", f"command line: {message} (see --help)")
 
     parser = _Parser(
@@ -200,7 +215,7 @@ def read_inputs(argv: Sequence[str], env: Mapping[str, str]) -> Inputs:
     """
     specs = input_specs(load_action_copy())
     # The action passes everything through the environment; a parser is built for flags only.
-    flags = vars(flag_parser(specs).parse_args(list(argv))) if argv else {}
+    flags = vars(flag_parser(specs, argv).parse_args(list(argv))) if argv else {}
     given: dict[str, Given] = {}
     for spec in specs:
         flag = flags.get(spec.name.replace("-", "_"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import secrets
 import signal
@@ -398,9 +399,199 @@ def _without_masks(text: str) -> list[str]:
 def test_a_build_file_of_64000_lines_is_masked_without_slowing_the_run(
     tmp_path: Path, api: HostileApi
 ) -> None:
-    lines = [secrets.token_hex(7) + "-x" for _ in range(64_000)]
+    lines = [secrets.token_hex(6) + "-ln" for _ in range(64_000)]  # 1 000 KiB, under 1 MiB
     (tmp_path / "many.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     api.final["message"] = f"done with {lines[12_345]} and {lines[-1]}"
     run = hostile_run(tmp_path, api, build_files="/app/many.txt: {file: many.txt}")
     check(run, code=0, timeout=8, api=api, secrets=[TOKEN, lines[12_345], lines[-1]])
     assert "done with *** and ***" in run.stdout
+
+
+# -- files given by path --------------------------------------------------------------------------
+
+
+def make_path(tmp_path: Path, kind: str) -> str:
+    """A path for `{file: ...}` that must be refused, made in the workspace where needed."""
+    if kind == "parent":
+        return "../" * 12 + "etc/passwd"
+    if kind == "absolute":
+        return "/etc/passwd"
+    if kind in ("environ-link", "outside-link", "zero-link", "loop"):
+        target = {
+            "environ-link": "/proc/self/environ",
+            "outside-link": "/etc/passwd",
+            "zero-link": "/dev/zero",
+            "loop": str(tmp_path / "loop"),
+        }[kind]
+        (tmp_path / kind).symlink_to(target)
+        return kind
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "pipe")
+        return "pipe"
+    if kind == "too-large":
+        (tmp_path / "large.bin").write_bytes(b"x" * ((1 << 20) + 1))
+        return "large.bin"
+    assert kind == "folder"
+    (tmp_path / "folder").mkdir()
+    return "folder"
+
+
+REFUSED_PATHS = [
+    "parent", "absolute", "environ-link", "outside-link", "zero-link", "loop", "fifo", "too-large",
+    "folder",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", REFUSED_PATHS)
+@pytest.mark.parametrize("name", ["build-files", "docker-secret-mounts"])
+def test_a_file_outside_the_workspace_or_not_a_small_regular_file_is_refused_before_any_request(
+    tmp_path: Path, api: HostileApi, kind: str, name: str
+) -> None:
+    path = make_path(tmp_path, kind)
+    key = "/app/x" if name == "build-files" else "m"
+    values = inputs(api.url, **{name: json.dumps({key: {"file": path}})})
+    run = run_program(github_env(tmp_path, values, extra=QUICK), cwd=tmp_path, timeout=8)
+    check(run, code=2, timeout=8, api=api)
+    assert api.requests == [], "nothing is sent"
+    [error] = [line for line in run.stdout.splitlines() if line.startswith("::error")]
+    assert f"{name}: {key}: file {path}" in error
+
+
+def test_a_symlink_inside_the_workspace_and_the_runners_secret_folder_are_read(
+    tmp_path: Path, api: HostileApi
+) -> None:
+    workspace, temp = tmp_path / "workspace", tmp_path / "runner_temp"
+    workspace.mkdir()
+    temp.mkdir()
+    (workspace / "config").mkdir()
+    (workspace / "config" / "real.json").write_text('{"a": 1}', encoding="utf-8")
+    (workspace / "link.json").symlink_to(workspace / "config" / "real.json")
+    (temp / "npmrc").write_text("//registry/:_authToken=runner-temp-secret-1\n", encoding="utf-8")
+    files: dict[str, Any] = {
+        "/app/a.json": {"file": "link.json"},
+        "/app/.npmrc": {"file": str(temp / "npmrc")},
+    }
+    values = inputs(api.url, build_files=json.dumps(files))
+    extra = {**QUICK, "GITHUB_WORKSPACE": str(workspace), "RUNNER_TEMP": str(temp)}
+    env = github_env(tmp_path, values, extra=extra)
+    run = run_program(env, cwd=workspace, timeout=8)
+    check(run, code=0, timeout=8, api=api, secrets=[TOKEN, "runner-temp-secret-1"])
+    sent = json.loads(api.received("POST build")[0].body)["overrides"]["buildFiles"]
+    assert base64.b64decode(sent["/app/a.json"]["data"]) == b'{"a": 1}'
+    assert b"runner-temp-secret-1" in base64.b64decode(sent["/app/.npmrc"]["data"])
+
+
+def test_gitlab_file_variables_are_read_from_their_own_folder_only(
+    tmp_path: Path, api: HostileApi
+) -> None:
+    project, variables = tmp_path / "group" / "project", tmp_path / "group" / "project.tmp"
+    project.mkdir(parents=True)
+    variables.mkdir()
+    (variables / "NPMRC").write_text("gitlab-file-variable-secret\n", encoding="utf-8")
+    (tmp_path / "group" / "other.txt").write_text("not-for-the-build\n", encoding="utf-8")
+    gitlab = {"GITLAB_CI": "true", "CI_PROJECT_DIR": str(project)}
+    for path, code in ((variables / "NPMRC", 0), (tmp_path / "group" / "other.txt", 2)):
+        env = plain_env(
+            tmp_path, api, NORTHFLANK_BUILD_FILES=f"/app/.npmrc: {{file: {path}}}", **gitlab
+        )
+        run = run_program(env, cwd=project, timeout=8)
+        check(run, code=code, timeout=8, api=api, secrets=[TOKEN, "gitlab-file-variable-secret"])
+    assert len(api.received("POST build")) == 1
+
+
+# -- YAML and JSON inputs -------------------------------------------------------------------------
+
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + n)}: &{chr(98 + n)} [{', '.join(['*' + chr(97 + n)] * 9)}]\n" for n in range(9)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (LAUGHS, "anchor or alias"),
+        ("A: " + "[" * 50 + "]" * 50, "nested deeper than 4 levels"),
+        ("A: " + "[" * 10_000 + "]" * 10_000, "nesting depth"),
+        ('{"A": ' + "[" * 500 + "]" * 500 + "}", "nested deeper than 4 levels"),
+        ("A: !!binary aGVsbG8=", "tag"),
+        ("? [a, b]\n: c", "not plain text"),
+        ("GOOD: 1\nEMPTY:\nLAST: 2", "key EMPTY has no value"),
+        ('{"GOOD": "1", "EMPTY": }', "key EMPTY has no value"),
+        ('{"EMPTY": null}', "key EMPTY has no value"),
+        ("{EMPTY}", "key EMPTY has no value"),
+    ],
+    ids=[
+        "billion-laughs",
+        "deep-yaml",
+        "very-deep-yaml",
+        "deep-json",
+        "tag",
+        "complex-key",
+        "empty",
+        "json-empty",
+        "json-null",
+        "flow-key",
+    ],
+)
+def test_a_yaml_input_that_is_not_a_mapping_of_plain_values_is_refused_at_once(
+    tmp_path: Path, api: HostileApi, text: str, says: str
+) -> None:
+    run = hostile_run(tmp_path, api, build_arguments=text)
+    check(run, code=2, timeout=8, api=api)
+    assert api.requests == []
+    [error] = [line for line in run.stdout.splitlines() if line.startswith("::error")]
+    assert "build-arguments" in error
+    assert says in error
+
+
+# -- secrets in error messages --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["--api-tokn={}", "--api-tokn {}", "--no-wait={}"])
+def test_a_value_given_to_a_mistyped_flag_is_never_echoed(
+    tmp_path: Path, api: HostileApi, form: str
+) -> None:
+    value = "flag-secret-" + secrets.token_hex(8)
+    env = github_env(tmp_path, {}, extra=QUICK)
+    run = run_program(env, *form.format(value).split(" "), cwd=tmp_path, timeout=8)
+    check(run, code=2, timeout=8, api=api, secrets=[TOKEN, value])
+    assert "command line" in run.stdout
+
+
+def test_a_secret_files_line_in_key_position_is_masked_in_the_error(
+    tmp_path: Path, api: HostileApi
+) -> None:
+    line = "not/absolute/key-" + secrets.token_hex(8)
+    (tmp_path / "a.txt").write_text(f"{line}\n", encoding="utf-8")
+    text = f"{line}: x\n/app/a: {{file: a.txt}}"  # the bad key comes first
+    run = hostile_run(tmp_path, api, build_files=text)
+    check(run, code=2, timeout=8, api=api, secrets=[TOKEN, line])
+    assert "path '***' must be absolute" in run.stdout
+
+
+# -- forks --------------------------------------------------------------------------------------
+
+
+def test_a_pull_request_from_a_fork_with_the_token_is_refused_unless_named(
+    tmp_path: Path, api: HostileApi
+) -> None:
+    (tmp_path / "refused").mkdir()
+    env = github_env(
+        tmp_path / "refused", inputs(api.url), event_name="pull_request", event=FORK, extra=QUICK
+    )
+    run = run_program(env, cwd=tmp_path / "refused", timeout=8)
+    check(run, code=2, timeout=8, api=api)
+    assert api.requests == []
+    [error] = [line for line in run.stdout.splitlines() if line.startswith("::error")]
+    assert "passes its secrets to workflows of pull requests from forks" in error
+    assert "pull-request-id" in error
+
+    (tmp_path / "named").mkdir()
+    named = inputs(api.url, pull_request_id="43")
+    env = github_env(tmp_path / "named", named, event_name="pull_request", event=FORK, extra=QUICK)
+    run = run_program(env, cwd=tmp_path / "named", timeout=8)
+    check(run, code=0, timeout=8, api=api)
+    assert json.loads(api.received("POST build")[0].body)["pullRequestId"] == 43
+
+
+FORK = "pull_request-fork.json"
