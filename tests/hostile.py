@@ -409,6 +409,7 @@ class Run:
     outputs_text: str = ""
     summary: str = ""
     files: dict[str, str] = field(default_factory=dict)
+    signalled_at: float = 0.0  # time.monotonic() when a test signalled it
 
     @property
     def text(self) -> str:
@@ -500,15 +501,15 @@ def run_program(
 
 def signal_when(
     process: subprocess.Popen[bytes], ready: Callable[[], bool], signum: int, *, wait: float = 20.0
-) -> bool:
-    """Send signum once ready() holds; False when it never did (the signal is not sent)."""
+) -> float | None:
+    """Send signum once ready() holds: the time.monotonic() it was sent, None when never."""
     end = time.monotonic() + wait
     while time.monotonic() < end and process.poll() is None:
         if ready():
             process.send_signal(signum)
-            return True
+            return time.monotonic()
         time.sleep(0.02)
-    return False
+    return None
 
 
 # -- the promise --------------------------------------------------------------------------------
@@ -602,8 +603,8 @@ def interrupt(
     ready: Callable[[], bool],
     timeout: float,
     signum: int = signal.SIGINT,
-) -> tuple[Run, bool]:
-    """Run the program and send signum once ready() holds; the run and whether it was sent."""
+) -> tuple[Run, float | None]:
+    """Run the program and send signum once ready() holds; the run and when it was sent."""
     started = time.monotonic()
     process = start(env, *args, cwd=cwd)
     sent = signal_when(process, ready, signum, wait=timeout + GRACE)

@@ -24,6 +24,7 @@ import pytest
 from tests.conftest import TOKEN
 from tests.hostile import (
     BRANCH,
+    FINISHED,
     GRACE,
     SHA,
     HostileApi,
@@ -60,11 +61,10 @@ def api() -> Iterator[HostileApi]:
         yield server
 
 
-def hostile_run(
-    tmp_path: Path, api: HostileApi, *, extra: dict[str, str] | None = None, **changes: str
-) -> Run:
+def hostile_run(tmp_path: Path, api: HostileApi, **changes: str) -> Run:
+    """A run of the program on GitHub against api, with these inputs changed."""
     values = inputs(api.url, **changes)
-    env = github_env(tmp_path, values, extra={**QUICK, **(extra or {})})
+    env = github_env(tmp_path, values, extra=QUICK)
     timeout = float(values["timeout"])
     return run_program(env, cwd=tmp_path, timeout=timeout, files=[values["outputs-file"]])
 
@@ -595,3 +595,84 @@ def test_a_pull_request_from_a_fork_with_the_token_is_refused_unless_named(
 
 
 FORK = "pull_request-fork.json"
+
+
+# -- API data that does not parse as a build (the typed build of issue 10) ------------------------
+
+TYPED = "issue 11: {} (lead: the typed build value of issue 10)"
+NO_ID = {k: v for k, v in build().items() if k != "id"}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "payload", "changes"),
+    [
+        pytest.param(
+            "POST build", {"data": NO_ID}, {},
+            marks=pytest.mark.xfail(strict=True, reason=TYPED.format("a start answer without id")),
+            id="start-without-id",
+        ),
+        pytest.param(
+            "GET build", {"data": build(**{**FINISHED, "createdAt": 1e20})}, {},
+            marks=pytest.mark.xfail(strict=True, reason=TYPED.format("createdAt 1e20")),
+            id="created-at-1e20",
+        ),
+        pytest.param(
+            "POST build", {"data": build(createdAt="0001-01-01T00:00:00Z")}, {"logs": "follow"},
+            marks=pytest.mark.xfail(strict=True, reason=TYPED.format("createdAt of year 1")),
+            id="created-at-year-1",
+        ),
+        pytest.param(
+            "GET service", {"data": {"serviceType": "build", "vcsData": "a string"}},
+            {"service_type": "auto"},
+            marks=pytest.mark.xfail(strict=True, reason=TYPED.format("vcsData a string")),
+            id="vcs-data-a-string",
+        ),
+        pytest.param(
+            "GET build", {"data": build(status="BUILDING", concluded="false")}, {},
+            marks=pytest.mark.xfail(strict=True, reason=TYPED.format('concluded "false"')),
+            id="concluded-a-string",
+        ),
+    ],
+)  # fmt: skip
+def test_an_answer_that_is_not_a_build_is_one_api_error(
+    tmp_path: Path, api: HostileApi, endpoint: str, payload: Any, changes: dict[str, str]
+) -> None:
+    api.script(endpoint, *[json_reply(payload)] * 30)
+    run = hostile_run(tmp_path, api, **changes)
+    check(run, code=3, timeout=8, api=api)
+    errors = [line for line in run.stdout.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1, run.stdout
+
+
+def test_createdat_nan_is_a_malformed_answer(tmp_path: Path, api: HostileApi) -> None:
+    body = json.dumps({"data": build(**FINISHED)}).replace('"2030-01-01T00:00:00.000Z"', "NaN")
+    api.script("GET build", *[answer(200, body.encode())] * 30)
+    run = hostile_run(tmp_path, api)
+    check(run, code=3, timeout=8, api=api)
+    assert "not a JSON object (it is not JSON)" in run.stdout
+
+
+def test_a_lone_surrogate_in_a_failed_builds_log_line_is_shown_and_written(
+    tmp_path: Path,
+) -> None:
+    with hostile_api(final={**FINISHED, "status": "FAILURE", "success": False}) as api:
+        log = b'{"data": [{"ts": "2030-01-01T00:00:01.000Z", "log": "error: a \\ud800 b"}]}'
+        api.script("GET logs", answer(200, log))
+        run = hostile_run(tmp_path, api, logs="on-failure")
+        check(run, code=1, timeout=8, api=api)
+        assert "error: a \ufffd b" in run.stdout
+        assert "error: a \ufffd b" in run.summary
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: HTML and Markdown from the API (lead: report.py)")
+def test_html_and_markdown_from_the_api_are_shown_as_text_in_the_summary(
+    tmp_path: Path,
+) -> None:
+    message = "<img src=https://evil.example/x.png> [a link](https://evil.example) ![i](x.png)"
+    final = {**FINISHED, "status": "<b>SUCCESS</b>", "message": message}
+    with hostile_api(final=final) as api:
+        run = hostile_run(tmp_path, api)
+        check(run, code=0, timeout=8, api=api)
+        assert "<img" not in run.summary
+        assert "<b>" not in run.summary
+        assert "](https://evil.example)" not in run.summary
