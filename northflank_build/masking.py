@@ -64,7 +64,9 @@ class Masker:
         self._anywhere: set[str] = set()
         self._words: set[str] = set()
         self._word_lengths: list[int] = []
-        self._index: dict[str, list[str]] = {}  # first ANYWHERE characters -> values, longest first
+        # First ANYWHERE characters -> (the lengths of the values that start so, longest first;
+        # the values): a match is tried once per length, however many values share the start.
+        self._index: dict[str, tuple[list[int], set[str]]] = {}
 
     def add(self, value: str, *, always: bool = False) -> list[str]:
         """Register a secret (the token with `always`): the value and each of its lines.
@@ -87,9 +89,11 @@ class Masker:
         if how == "anywhere" or len(form) >= ANYWHERE:
             if form not in self._anywhere:
                 self._anywhere.add(form)
-                bucket = self._index.setdefault(form[:ANYWHERE], [])
-                bucket.append(form)
-                bucket.sort(key=len, reverse=True)
+                lengths, values = self._index.setdefault(form[:ANYWHERE], ([], set()))
+                values.add(form)
+                if len(form) not in lengths:
+                    lengths.append(len(form))
+                    lengths.sort(reverse=True)
         elif form not in self._words:
             self._words.add(form)
             if len(form) not in self._word_lengths:
@@ -122,9 +126,10 @@ class Masker:
             bucket = index.get(text[start : start + ANYWHERE])
             if bucket is None:
                 continue
-            for value in bucket:  # longest first: the longest match covers the others
-                if text.startswith(value, start):
-                    yield start, start + len(value)
+            lengths, values = bucket
+            for length in lengths:  # longest first: the longest match covers the others
+                if text[start : start + length] in values:
+                    yield start, start + length
                     break
 
     def _spans_words(self, text: str) -> Iterator[tuple[int, int]]:

@@ -18,6 +18,7 @@ from northflank_build.client import Api, RetryPolicy, Transport
 from northflank_build.console import LINE_LIMIT, Console, GitHubConsole, sanitize, shorten
 from northflank_build.errors import ApiError
 from northflank_build.masking import FEW, Masker
+from northflank_build.settings import parse_build_arguments
 from tests.conftest import PROJECT, TOKEN
 from tests.hostile import HostileApi, answer, hostile_api
 
@@ -218,3 +219,58 @@ def test_a_closed_stream_never_raises_and_is_written_to_no_more() -> None:
     with console.group("three"):
         console.warning("four")
     assert stream.writes == 1
+
+
+def test_secrets_that_share_their_start_are_each_found_at_their_own_length() -> None:
+    masker = Masker()
+    lines = [f"export SECRET_{n}={'x' * (n % 7)}" for n in range(FEW * 3)]
+    masker.add("\n".join(lines))
+    assert masker.hide(f"a {lines[5]} b") == "a *** b"
+    assert masker.hide(f"a {lines[5]}yz b") == "a ***yz b"
+    assert masker.hide("a export SECRET_9999 b") == "a export SECRET_9999 b"
+
+
+# -- YAML and JSON inputs ----------------------------------------------------------------------
+
+scalars = st.text(string.ascii_letters + string.digits + " -_.:/", max_size=8)
+yaml_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(scalars, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+def parsed_or_refusal(text: str) -> dict[str, str] | str:
+    try:
+        return parse_build_arguments(text)
+    except ValueError as error:
+        return str(error)
+
+
+@settings(settings.get_profile("hostile"))
+@given(value=st.dictionaries(scalars, yaml_values, min_size=1, max_size=4), anchor=st.booleans())
+def test_a_yaml_input_is_a_mapping_of_plain_values_or_one_clear_refusal(
+    value: dict[str, object], anchor: bool
+) -> None:
+    import yaml
+
+    text = yaml.safe_dump(value, default_flow_style=None)
+    if anchor:
+        text = f"base: &base {json.dumps(next(iter(value)))}\nother: *base\n" + text
+    names_ok = all(k and not any(c.isspace() or c == "=" for c in k) for k in value)
+    plain = all(isinstance(v, str) for v in value.values())
+    outcome = parsed_or_refusal(text)
+    if anchor or not plain or not names_ok:
+        assert isinstance(outcome, str), (text, outcome)
+        assert outcome
+    else:
+        assert outcome == value
+
+
+@settings(settings.get_profile("hostile"))
+@given(levels=st.integers(1, 3000), flow=st.booleans())
+def test_nesting_of_any_depth_is_refused_without_recursing(levels: int, flow: bool) -> None:
+    nested = "[" * levels + "]" * levels
+    text = f"A: {nested}" if flow else f'{{"A": {nested}}}'
+    with pytest.raises(ValueError, match=r"nest|must be a string"):
+        parse_build_arguments(text)
