@@ -30,7 +30,7 @@ from tests.hostile import (
 )
 from tests.runner import github_env
 
-QUICK = {"NORTHFLANK_RETRY_BASE": "0.01", "GITHUB_SHA": SHA, "GITHUB_REF": f"refs/heads/{BRANCH}"}
+QUICK = {"NORTHFLANK_RETRY_BASE": "0.001", "GITHUB_SHA": SHA, "GITHUB_REF": f"refs/heads/{BRANCH}"}
 TIMEOUT = 20.0
 CANCEL_BUDGET = 2.5  # seconds from the signal to the end of the abort (README, cancel.py)
 LEAD = "issue 11: {} (lead: cancellation path of issue 10)"
@@ -79,7 +79,7 @@ def test_sigint_while_a_retried_start_waits_for_its_late_answer_aborts_the_build
     api.script(
         "POST build",
         json_reply(error, status=503, headers={"Retry-After": "1"}),
-        later(10.0, json_reply({"data": build()})),
+        later(5.0, json_reply({"data": build()})),
     )
     api.script("GET builds", json_reply({"data": {"builds": []}}))
     api.script("GET builds", json_reply({"data": {"builds": [build()]}}))
