@@ -39,10 +39,10 @@ from northflank_build.report import (
     write_outputs_file,
 )
 from northflank_build.request import build_body
-from northflank_build.run import EXIT_SUCCESS, Ending, Run, Target, exit_code_of
+from northflank_build.run import EXIT_SUCCESS, SIGNALLED, Ending, Run, Target, exit_code_of
 from northflank_build.schedule import history_durations
 from northflank_build.settings import Settings, parse_settings
-from northflank_build.signals import Pending, Signals
+from northflank_build.signals import Pending, Signals, exit_code
 from northflank_build.start import REUSE_PAGE, Started, may_reuse, reusable, start_build
 
 
@@ -79,7 +79,7 @@ def main(
             console.error(error.message, title=error.title)
         if json_out:
             made = api.requests_made if api is not None else 0
-            _print_json(stdout, console.redact_value(failure_values(failure, made)))
+            _print_json(stdout, console.redact_outputs(failure_values(failure, made)))
         return failure.exit_code
     except Interrupted as stop:
         signals.disarm()
@@ -91,7 +91,12 @@ def main(
     endings = carry_out(run)
     signals.disarm()
     write_report(run, endings, stdout if json_out else None)
-    return exit_code_of(endings)
+    code = exit_code_of(endings)
+    if signals.received is not None and code < SIGNALLED:
+        # The signal came once every build had ended, as the outputs were written: they say how
+        # the builds ended, and the exit code that the run was interrupted.
+        return exit_code(signals.received)
+    return code
 
 
 def failure_values(failure: Failure, api_requests: int) -> dict[str, Any]:
@@ -103,8 +108,9 @@ def failure_values(failure: Failure, api_requests: int) -> dict[str, Any]:
 
 
 def _print_json(out: TextIO, values: Mapping[str, Any]) -> None:
-    out.write(json.dumps(values, separators=(",", ":")) + "\n")
-    out.flush()
+    with contextlib.suppress(OSError, ValueError):  # stdout's reader may be gone
+        out.write(json.dumps(values, separators=(",", ":")) + "\n")
+        out.flush()
 
 
 def _json_requested(argv: Sequence[str]) -> bool:
@@ -136,12 +142,13 @@ def configure(
     inputs = read_inputs(argv, env)
     token = inputs.value("api-token").strip()
     if token:
-        console.add_secret(token)  # before anything else is printed
+        console.add_secret(token, token=True)  # before anything else is printed
     for name, meant in inputs.unknown:
         guess = f" (did you mean {meant}?)" if meant else ""
         console.warning(f"{name} is not an input or setting of this program{guess}; it is ignored")
     ci = detect(env)
-    settings = parse_settings(inputs, env, token_hint=_token_hint(ci))
+    # File contents are registered as they are read, before anything of theirs can be echoed.
+    settings = parse_settings(inputs, env, token_hint=_token_hint(ci), on_secret=console.add_secret)
     for secret in settings.secrets():
         console.add_secret(secret)
     api = Api(
@@ -226,7 +233,7 @@ def carry_out(run: Run) -> list[Ending]:
             run.console.error(failure.message, title=failure.title)
             endings[target] = Ending(target, "error", failure.exit_code)
     if len(started) == 1 and not run.several:
-        _write_github(run, {"build-id": started[0].build.id})
+        _write_github(run, run.console.redact_outputs({"build-id": started[0].build.id}))
     if not run.settings.wait:
         endings.update({run.target_of(s.service): _started(run, s) for s in started})
     elif started:
@@ -358,27 +365,28 @@ def _write_github(run: Run, values: Mapping[str, Any]) -> None:
 def write_report(run: Run, endings: Sequence[Ending], json_out: TextIO | None) -> None:
     """Write every output, the outputs file and the summary; never raises."""
     console, settings = run.console, run.settings
+    redact = console.redact
     outcome = Outcome(
         builds=tuple(
             BuildOutcome(
-                service=e.target.service.service_id,
+                service=redact(e.target.service.service_id),
                 result=e.result,
                 request=e.target.request.redacted(),
-                target=e.target.request.describe(),
+                target=redact(e.target.request.describe()),
                 build=e.build,
                 reused=e.reused,
-                log_tail=tuple(console.redact(line) for line in e.log_tail),
-                highlights=tuple(console.redact(line) for line in e.highlights),
+                log_tail=tuple(redact(line) for line in e.log_tail),
+                highlights=tuple(redact(line) for line in e.highlights),
                 service_url=e.target.service_url,
                 code_host=e.target.request.code_host,
             )
             for e in endings
         ),
         api_requests=run.api.requests_made,
-        run_url=run.ci.run_url,
+        run_url=redact(run.ci.run_url) if run.ci.run_url else None,
         links_note=_links_note(run),
     )
-    values = console.redact_value(outputs(outcome))
+    values = console.redact_outputs(outputs(outcome))
     try:
         _write_github(run, values)
         if settings.outputs_file:
@@ -387,8 +395,8 @@ def write_report(run: Run, endings: Sequence[Ending], json_out: TextIO | None) -
                 console.info(f"Outputs file {settings.outputs_file}: {note}")
         summary_path = run.env.get("GITHUB_STEP_SUMMARY")
         if summary_path and settings.summary:
-            summary = console.redact(summary_markdown(outcome, values))
-            append_summary(Path(summary_path), summary)
+            # Made of redacted values only, so that no mask reaches the summary's own words.
+            append_summary(Path(summary_path), summary_markdown(outcome, values))
     except OSError as error:
         console.warning(f"could not write the outputs: {error.strerror} ({error.filename})")
     if json_out is not None:

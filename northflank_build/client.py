@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,15 @@ import requests
 import urllib3
 
 from northflank_build import __version__
+from northflank_build.answers import (
+    MAX_ANSWER,
+    AnswerTimeout,
+    AnswerTooLarge,
+    BoundedAdapter,
+    body_text,
+    page_gist,
+    parse_json,
+)
 from northflank_build.errors import ApiError, InputError
 from northflank_build.model import Build, BuildPage, LogPage, Malformed, Service
 from northflank_build.routes import service_path
@@ -234,6 +242,8 @@ class Api:
         self.rate = RateLimit()
         self.server_offset: float | None = None  # the API's clock minus ours, from Date headers
         self.session = requests.Session()
+        for prefix in ("https://", "http://"):
+            self.session.mount(prefix, BoundedAdapter())
         # A .netrc would replace the token and an http proxy would read it, so the environment is
         # not trusted; the CA bundle and an HTTPS tunnel proxy are set here from Transport.
         self.session.trust_env = False
@@ -447,16 +457,17 @@ class Api:
                 hint="Check api-url: give the API's address itself",
             )
         try:
-            payload = response.json()
-        except ValueError:
-            payload = None
+            payload = parse_json(response.content)
+            problem = f"it is a JSON {type(payload).__name__}"
+        except ValueError as error:
+            payload, problem = None, str(error)
         # Northflank answers 200; any 2xx is taken as success, so that a 201 for a created
         # build is never mistaken for a failure and the build started again.
         if 200 <= status < 300 and isinstance(payload, dict):
             return payload
         if 200 <= status < 300:
             raise ApiError(
-                f"{method} {path} answered with a body that is not a JSON object",
+                f"{method} {path} answered with a body that is not a JSON object ({problem})",
                 status=status,
                 hint="A proxy may have cut the answer short",
                 retryable=True,
@@ -481,6 +492,12 @@ def _reason(error: requests.exceptions.RequestException, limits: tuple[float, fl
     """What went wrong, in words, without quoting the exception (it may carry the URL)."""
     if isinstance(error, requests.exceptions.SSLError):
         return "TLS failed (certificate not trusted or handshake refused)"
+    if isinstance(error, AnswerTimeout):
+        return f"the answer was not complete within {limits[1]:g} s"
+    if isinstance(error, AnswerTooLarge):
+        return f"the answer was larger than {MAX_ANSWER >> 20} MiB"
+    if isinstance(error, requests.exceptions.ContentDecodingError):
+        return f"the answer could not be decompressed ({error.args[0] if error.args else ''})"
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return f"no connection within {limits[0]:g} s"
     if isinstance(error, requests.exceptions.ReadTimeout):
@@ -554,30 +571,21 @@ def _plain_http_answer(error: requests.exceptions.SSLError) -> bool:
     return "WRONG_VERSION_NUMBER" in text or "RECORD LAYER FAILURE" in text
 
 
-def _page_text(response: requests.Response) -> str:
-    """A short one-line gist of a body that is not the API's JSON (a proxy's HTML page)."""
-    text = response.text
-    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
-    if title:
-        text = title.group(1)
-    elif "<" in text:
-        text = re.sub(r"<[^>]*>", " ", text)
-    return " ".join(text.split())[:200]
-
-
 def _api_error(
     method: str, path: str, response: requests.Response, payload: Any, wall: float
 ) -> ApiError:
+    """The API's refusal with its own message, whole: it is shortened, if at all, where it is
+    shown, after the secrets in it are masked (a cut could leave a piece no mask matches)."""
     status = response.status_code
     error = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(error, dict) and error.get("message"):
-        message = str(error["message"])[:1000]
+        message = str(error["message"])
         details = error.get("details")
         if details:
-            message += " " + json.dumps(details, separators=(",", ":"))[:500]
-        error_id = str(error["id"])[:100] if error.get("id") else None
+            message += " " + json.dumps(details, separators=(",", ":"))
+        error_id = str(error["id"]) if error.get("id") else None
     else:
-        text = _page_text(response) or response.reason or "no body"
+        text = page_gist(body_text(response)) or response.reason or "no body"
         message = f"{method} {path}: {text}"
         error_id = None
     hint = HINTS.get(status, "The Northflank API failed; try again later" if status >= 500 else "")

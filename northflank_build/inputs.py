@@ -112,15 +112,30 @@ def output_specs(action: Mapping[str, Any]) -> list[OutputSpec]:
     ]
 
 
-def flag_parser(specs: Sequence[InputSpec]) -> argparse.ArgumentParser:
-    """A parser with one --NAME flag per input, and --no-NAME for booleans."""
+def without_values(message: str, argv: Sequence[str]) -> str:
+    """argparse's message without any value given on the command line: one may be a secret
+    given to a mistyped flag (`--api-tokn=VALUE`, `--api-tokn VALUE`)."""
+    if message.startswith("unrecognized arguments:"):
+        flags = [w.split("=", 1)[0] for w in message.split()[2:] if w.startswith("-")]
+        return "unrecognized arguments: " + (" ".join(flags) or "values without a flag")
+    for arg in sorted(argv, key=len, reverse=True):
+        flag, equals, value = arg.partition("=")
+        if equals and flag.startswith("-"):
+            message = message.replace(arg, f"{flag}=…")
+        else:
+            value = arg
+        if value:
+            message = message.replace(repr(value), "'…'")
+    return message
+
+
+def flag_parser(specs: Sequence[InputSpec], argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """A parser with one --NAME flag per input, and --no-NAME for booleans; its errors quote
+    nothing of argv."""
 
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str) -> NoReturn:
-            # argparse quotes the arguments it did not expect, and one may be a mistyped secret.
-            if message.startswith("unrecognized arguments:"):
-                flags = [w for w in message.split()[2:] if w.startswith("-")]
-                message = "unrecognized arguments: " + (" ".join(flags) or "values without a flag")
+            message = without_values(message, argv)
             raise InputError("", f"command line: {message} (see --help)")
 
     parser = _Parser(
@@ -220,7 +235,7 @@ def read_inputs(argv: Sequence[str], env: Mapping[str, str]) -> Inputs:
     the default yields to a NORTHFLANK_ variable (interface.md).
     """
     specs = input_specs(load_action())
-    flags = vars(flag_parser(specs).parse_args(list(argv)))
+    flags = vars(flag_parser(specs, argv).parse_args(list(argv)))
     given: dict[str, Given] = {}
     for spec in specs:
         flag = flags.get(spec.name.replace("-", "_"))

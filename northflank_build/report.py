@@ -27,9 +27,10 @@ RESULT_ICONS = {
     "success": "✅", "failure": "❌", "aborted": "🛑", "timed-out": "⏱️",
     "cancelled": "⚠️", "started": "🚀", "dry-run": "📝", "error": "❗",
 }  # fmt: skip
-# Characters that Markdown or HTML would read as syntax anywhere in text from the API, and at
-# the start of a line (headings, lists, quotes).
-MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]<>&|~])")
+# Characters that Markdown would read as syntax anywhere in text from the API (HTML's are written
+# as entities), and at the start of a line (headings, lists, quotes).
+MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]|~])")
+HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 MARKDOWN_LINE_START = re.compile(r"^([#+\-=>]|\d+[.)])")
 
 
@@ -233,7 +234,9 @@ def markdown_text(text: str, most: int = 300) -> str:
     characters, with every character that Markdown or HTML would read as syntax escaped."""
     text = " ".join(text.split())
     text = text if len(text) <= most else text[: most - 1] + "…"
-    return MARKDOWN_LINE_START.sub(r"\\\1", MARKDOWN_SYNTAX.sub(r"\\\1", text))
+    text = MARKDOWN_SYNTAX.sub(r"\\\1", text)
+    text = "".join(HTML_ENTITIES.get(c, c) for c in text)
+    return MARKDOWN_LINE_START.sub(r"\\\1", text)
 
 
 def code(text: str) -> str:

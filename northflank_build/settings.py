@@ -6,13 +6,14 @@ import base64
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from northflank_build.errors import InputError, InputErrors
+from northflank_build.files import Folders, read_file
 from northflank_build.inputs import Inputs
 
 T = TypeVar("T")
@@ -38,6 +39,7 @@ TRUE_WORDS = {"true", "yes", "on", "1"}
 FALSE_WORDS = {"false", "no", "off", "0"}
 MAX_TIMEOUT = 7 * 24 * 3600.0
 MIN_POLL_INTERVAL = 0.1
+MAX_NESTING = 4  # levels of a YAML or JSON input; a mapping of {file: path} needs 2
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ class SecretFile:
 
     def body(self) -> dict[str, str]:
         return {"data": base64.b64encode(self.data).decode("ascii"), "encoding": "utf-8"}
+
+    def secrets(self) -> list[str]:
+        """The content as text and as base64, the forms it can be printed in."""
+        return [self.data.decode("utf-8", errors="replace"), self.body()["data"]]
 
 
 @dataclass(frozen=True)
@@ -85,13 +91,12 @@ class Settings:
     explicit_target: frozenset[str] = field(default_factory=frozenset)
 
     def secrets(self) -> list[str]:
-        """Every secret value, in the forms it could be printed in."""
+        """Every secret value: the token, and each file's content as text and as base64 (the
+        console hides each line of them by the rule of masking.py)."""
         values = [self.api_token]
         for item in (*self.build_files.values(), *self.docker_secret_mounts.values()):
-            values.append(item.body()["data"])
-            text = item.data.decode("utf-8", errors="replace")
-            values += [line.strip() for line in text.splitlines()]
-        return [v for v in dict.fromkeys(values) if len(v.strip()) >= 4]
+            values += item.secrets()
+        return [v for v in dict.fromkeys(values) if v.strip()]
 
 
 def parse_boolean(text: str) -> bool:
@@ -138,13 +143,18 @@ def _load_mapping(text: str, *, secret: bool) -> dict[Any, Any]:
     """A YAML or JSON mapping; errors never quote the text when it is secret.
 
     YAML scalars are kept as written (`1:20`, `yes`, `010` stay text), as a user means them.
+    Refused before anything is built: anchors and aliases (no billion laughs), tags, nesting
+    deeper than MAX_NESTING, keys that are not plain text, and a key with no value (`A:`).
     """
     import yaml
 
     data = _load_json(text)
-    if data is None:
+    if data is not None:
+        _check_json(data)
+    else:
         try:
             loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+            _check_yaml(yaml.parse(text, Loader=loader))
             data = yaml.load(text, Loader=loader)  # noqa: S506
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
@@ -156,6 +166,59 @@ def _load_mapping(text: str, *, secret: bool) -> dict[Any, Any]:
     if _has_lone_surrogate(data):
         raise ValueError("holds a \\u escape that is not a whole character (a lone surrogate)")
     return data
+
+
+def _no_value(key: object) -> ValueError:
+    return ValueError(f"key {key} has no value: write {key}: '' for an empty one")
+
+
+def _check_yaml(events: Iterable[Any]) -> None:
+    """Go through the YAML's events (parsed, nothing built yet) and refuse what a mapping of
+    plain values never needs; ValueError naming the problem."""
+    import yaml
+
+    frames: list[list[Any]] = []  # per open collection: [is a mapping, a key is next, last key]
+    for event in events:
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise ValueError("uses a YAML anchor or alias (& or *): write each value out")
+        if not isinstance(event, yaml.NodeEvent) and not isinstance(event, yaml.CollectionEndEvent):
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            frames.pop()
+            continue
+        tag = getattr(event, "tag", None)
+        if tag:
+            raise ValueError(f"uses the YAML tag {tag}: write plain values")
+        if frames and frames[-1][0]:
+            frame = frames[-1]
+            if frame[1]:
+                if not isinstance(event, yaml.ScalarEvent):
+                    raise ValueError("has a key that is not plain text")
+                frame[1], frame[2] = False, event.value
+                continue
+            if isinstance(event, yaml.ScalarEvent) and event.value == "" and not event.style:
+                raise _no_value(frame[2])
+            frame[1] = True
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(frames) >= MAX_NESTING:
+                raise ValueError(f"is nested deeper than {MAX_NESTING} levels")
+            frames.append([isinstance(event, yaml.MappingStartEvent), True, None])
+
+
+def _check_json(data: Any) -> None:
+    """The same limits for JSON: nesting, and a key whose value is null has none."""
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list) and depth > MAX_NESTING:
+            raise ValueError(f"is nested deeper than {MAX_NESTING} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if item is None:
+                    raise _no_value(key)
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
 
 
 def _load_json(text: str) -> Any:
@@ -194,8 +257,6 @@ def parse_build_arguments(text: str) -> dict[str, str]:
             raise ValueError(
                 f"has an invalid argument name {str(key)!r}: use letters, digits and _"
             )
-        if value is None:
-            raise ValueError(f"argument {key} has no value: write {key}: '' for an empty one")
         if isinstance(value, bool):
             result[key] = "true" if value else "false"
         elif isinstance(value, str | int | float):
@@ -206,33 +267,43 @@ def parse_build_arguments(text: str) -> dict[str, str]:
 
 
 def parse_secret_files(
-    text: str, *, workspace: Path, key_check: Callable[[str], str | None]
+    text: str,
+    *,
+    folders: Folders,
+    key_check: Callable[[str], str | None],
+    on_secret: Callable[[str], None] = lambda secret: None,
 ) -> dict[str, SecretFile]:
-    """A mapping of key to inline content or to `{file: path}` read relative to the workspace."""
+    """A mapping of key to inline content or to `{file: path}` (files.py says which paths).
+
+    Every content is read, and handed to on_secret, before any key is checked: an error that
+    names a key can then never show a secret unmasked.
+    """
+    mapping = _load_mapping(text, secret=True)
     result: dict[str, SecretFile] = {}
-    for key, value in _load_mapping(text, secret=True).items():
+    unreadable: list[str] = []
+    for key, value in mapping.items():
+        if isinstance(value, str):
+            result[key] = SecretFile(value.encode("utf-8"))
+        elif isinstance(value, dict) and set(value) == {"file"} and isinstance(value["file"], str):
+            try:
+                result[key] = SecretFile(read_file(value["file"], folders))
+            except ValueError as error:
+                unreadable.append(f"{key}: {error}")
+                continue
+        else:
+            continue
+        for secret in result[key].secrets():
+            on_secret(secret)
+    for key in mapping:
         if not isinstance(key, str):
             raise ValueError("has a key that is not a string")
         problem = key_check(key)
         if problem:
             raise ValueError(problem)
-        if isinstance(value, str):
-            result[key] = SecretFile(value.encode("utf-8"))
-        elif isinstance(value, dict) and set(value) == {"file"} and isinstance(value["file"], str):
-            path = Path(value["file"])
-            path = path if path.is_absolute() else workspace / path
-            try:
-                result[key] = SecretFile(path.read_bytes())
-            except FileNotFoundError:
-                raise ValueError(
-                    f"{key}: file {value['file']} does not exist (relative paths start at the "
-                    f"workspace, {workspace})"
-                ) from None
-            except OSError as error:
-                reason = (error.strerror or "cannot be read").lower()
-                raise ValueError(f"{key}: file {value['file']} cannot be read: {reason}") from None
-        else:
+        if key not in result and not unreadable:
             raise ValueError(f"{key} must be the content as text, or {{file: path}}")
+    if unreadable:
+        raise ValueError(unreadable[0])
     return result
 
 
@@ -433,15 +504,27 @@ class _Reader:
         return self.get(name, parse, fallback)
 
 
-def parse_settings(inputs: Inputs, env: Mapping[str, str], *, token_hint: str = "") -> Settings:
-    """Settings from the inputs, or InputErrors naming every bad input."""
-    workspace = Path(env.get("GITHUB_WORKSPACE") or ".")
+def parse_settings(
+    inputs: Inputs,
+    env: Mapping[str, str],
+    *,
+    token_hint: str = "",
+    on_secret: Callable[[str], None] = lambda secret: None,
+) -> Settings:
+    """Settings from the inputs, or InputErrors naming every bad input.
+
+    on_secret receives each secret of build-files and docker-secret-mounts as soon as it is read,
+    before any error about them is made.
+    """
+    folders = Folders.from_env(env)
     read = _Reader(inputs)
     token_help = token_hint or _token_help(inputs, env)
     bundle = bool(inputs.value("bundle-url").strip())
 
     def files(key_check: Callable[[str], str | None]) -> Callable[[str], dict[str, SecretFile]]:
-        return lambda text: parse_secret_files(text, workspace=workspace, key_check=key_check)
+        return lambda text: parse_secret_files(
+            text, folders=folders, key_check=key_check, on_secret=on_secret
+        )
 
     settings = Settings(
         api_token=read.required("api-token", parse_token, "", token_help),

@@ -114,13 +114,13 @@ GITHUB_CASES = [
     ),
     pytest.param(
         github_env("pull_request", "pull_request-fork.json", GITHUB_SHA=PR_MERGE),
-        pull_request("pull_request", 43, fork=True),
-        id="pull_request-from-fork",
+        pull_request("pull_request", 43, fork=True, refusal="refused"),
+        id="pull_request-from-fork-refused",
     ),
     pytest.param(
         github_env("pull_request", "pull_request-deleted-fork.json", GITHUB_SHA=PR_MERGE),
-        pull_request("pull_request", 44, fork=True),
-        id="pull_request-from-deleted-fork",
+        pull_request("pull_request", 44, fork=True, refusal="refused"),
+        id="pull_request-from-deleted-fork-refused",
     ),
     pytest.param(
         github_env("pull_request_target", "pull_request_target.json", **PR_TARGET_REF),
@@ -344,10 +344,12 @@ def test_pull_request_target_from_fork_refusal_explains_the_danger_and_the_way_o
         assert words in refusal
 
 
-def test_pull_request_from_fork_is_not_refused() -> None:
+def test_pull_request_from_fork_refusal_says_the_repository_passes_secrets_to_forks() -> None:
     context = detect(github_env("pull_request", "pull_request-fork.json"))
     assert context.fork
-    assert context.refusal is None
+    assert context.refusal is not None
+    for words in ("pull request #43", "passes its secrets", "untrusted code", "pull-request-id"):
+        assert words in context.refusal
 
 
 @pytest.mark.parametrize(

@@ -88,6 +88,20 @@ def test_example_runs_the_image_with_plain_variables(path: Path) -> None:
     assert not re.search(literal, text, re.MULTILINE)
 
 
+# An output pasted into a script's text runs as code: the outputs carry text from the API.
+OUTPUT_IN_SCRIPT = {
+    "azure-pipelines.yml": r"^\s*-?\s*(?:script|bash|pwsh|powershell):.*\$\(\w+\.NORTHFLANK_",
+    "github-actions.yml": r"^\s*-?\s*run:.*\$\{\{\s*steps\.",
+}
+
+
+@pytest.mark.parametrize(("name", "pattern"), OUTPUT_IN_SCRIPT.items())
+def test_no_example_pastes_an_output_into_a_scripts_text(name: str, pattern: str) -> None:
+    text = (EXAMPLES / name).read_text(encoding="utf-8")
+    assert re.search(pattern, text, re.MULTILINE) is None
+    assert "NORTHFLANK_" in text or "outputs" in text
+
+
 @pytest.mark.parametrize("path", [p for p in example_files() if p.name != JENKINSFILE])
 def test_yaml_example_parses(path: Path) -> None:
     assert isinstance(yaml.safe_load(path.read_text(encoding="utf-8")), dict)

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from northflank_build.console import GitHubConsole
+from northflank_build.files import Folders
 from northflank_build.inputs import load_action, output_specs, variable_name
 from northflank_build.report import as_text, write_github_output, write_outputs_file
 from northflank_build.settings import (
@@ -91,7 +92,7 @@ def test_build_files_parse_or_are_refused(text: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
 
         def parse(text: str) -> dict[str, SecretFile]:
-            return parse_secret_files(text, workspace=Path(folder), key_check=build_file_key)
+            return parse_secret_files(text, folders=Folders(Path(folder)), key_check=build_file_key)
 
         parsed = refused_or(parse, text)
     if parsed is not None:
@@ -102,7 +103,7 @@ def test_build_files_parse_or_are_refused(text: str) -> None:
 def test_build_files_as_json_parse_back_to_the_same_bytes(files: dict[str, str]) -> None:
     expected = {path: SecretFile(content.encode()) for path, content in files.items()}
     for text in (json.dumps(files), json.dumps(files, ensure_ascii=False)):
-        parsed = parse_secret_files(text, workspace=Path("."), key_check=build_file_key)
+        parsed = parse_secret_files(text, folders=Folders(Path(".")), key_check=build_file_key)
         assert parsed == expected
 
 
@@ -111,7 +112,7 @@ def test_build_files_as_yaml_parse_back(files: dict[str, str]) -> None:
     import yaml
 
     parsed = parse_secret_files(
-        yaml.safe_dump(files), workspace=Path("."), key_check=build_file_key
+        yaml.safe_dump(files), folders=Folders(Path(".")), key_check=build_file_key
     )
     assert parsed == {path: SecretFile(content.encode()) for path, content in files.items()}
 

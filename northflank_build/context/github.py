@@ -1,10 +1,12 @@
 """GitHub Actions: the event payload at GITHUB_EVENT_PATH decides what the run is about.
 
 Pull request events build the pull request's head commit (never GitHub's merge commit in
-GITHUB_SHA) and name no branch; pushes build GITHUB_SHA on the pushed branch, or the tagged
-commit alone; merge queues build the group's commit on the queue branch; workflow_run builds
-the commit of the run that triggered it; any other event builds GITHUB_SHA, on GITHUB_REF's
-branch when it is one. Without a readable payload the GITHUB_* variables are used, with a note.
+GITHUB_SHA) and name no branch; one from a fork is refused, since a run that has the token would
+build the fork's code with this repository's secrets. Pushes build GITHUB_SHA on the pushed
+branch, or the tagged commit alone; merge queues build the group's commit on the queue branch;
+workflow_run builds the commit of the run that triggered it; any other event builds GITHUB_SHA,
+on GITHUB_REF's branch when it is one. Without a readable payload the GITHUB_* variables are
+used, with a note.
 """
 
 from __future__ import annotations
@@ -121,7 +123,9 @@ def _pull_request(event: str, payload: dict[str, Any], reader: EnvReader) -> CiC
     base_name = clean(_field(pull, "base", "repo", "full_name")) or reader.text("GITHUB_REPOSITORY")
     fork = _differs(head_name, base_name)
     refusal = None
-    if fork and event == "pull_request_target":
+    if fork:
+        # Applied only once the token is known to be there: without it the run stops earlier,
+        # saying that GitHub withholds secrets from forks.
         what = f"pull request #{number}" if number else "a pull request"
         refusal = _fork_refusal(event, what, head_name)
     return CiContext(
@@ -137,11 +141,18 @@ def _pull_request(event: str, payload: dict[str, Any], reader: EnvReader) -> CiC
 
 def _fork_refusal(event: str, what: str, head_name: str | None) -> str:
     origin = f"the fork {head_name}" if head_name else "a fork that has since been deleted"
+    if event in ("pull_request_target", "workflow_run"):
+        secrets = f"A {event} workflow runs with this repository's secrets"
+    else:
+        secrets = (
+            "This repository passes its secrets to workflows of pull requests from forks (the "
+            "token is there)"
+        )
     return (
-        f"this {event} run is about {what} from {origin}. A {event} workflow runs with this "
-        "repository's secrets, and the Northflank build would run the fork's untrusted code "
-        "with this run's build files and secret mounts, so the CI context is not used. If you "
-        "mean to build it, review its code and give pull-request-id (or branch) explicitly."
+        f"this {event} run is about {what} from {origin}. {secrets}, and the Northflank build "
+        "would run the fork's untrusted code with this run's token, build files and secret "
+        "mounts, so the CI context is not used. If you mean to build it, review its code and "
+        "give pull-request-id (or branch) explicitly."
     )
 
 
