@@ -12,20 +12,38 @@ LABEL org.opencontainers.image.title="northflank-build-action" \
 
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 
+# tini is PID 1 and passes a stop on to the program's whole process group, also when a CI's shell
+# started it; ps and kill (procps) are how Jenkins' docker agent finds and stops a step's processes.
+# Versions follow the pinned base's Debian release and its security updates.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini procps \
+    && rm -rf /var/lib/apt/lists/* /usr/bin/tini-static
+
+# The bytecode the base leaves out: the standard library's, and that of the modules the base's
+# site-packages import at every start (setuptools' _distutils_hack). Without it every run compiles
+# what it imports again, as PYTHONDONTWRITEBYTECODE keeps it from being cached. pip, setuptools
+# and wheel themselves are left alone: no run imports them. One word per site-packages folder.
+# hadolint ignore=SC2046
+RUN python -m compileall -q -j 0 -x '/(pip|setuptools|pkg_resources|wheel)/' \
+        "$(python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')" \
+        $(python -c 'import site; print(*site.getsitepackages())')
+
 # Dependencies before the code, so a change to the program reuses this layer.
 COPY requirements.lock /app/requirements.lock
 RUN pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore \
         --require-hashes --no-deps -r /app/requirements.lock
 
-COPY action.yml entrypoint.py docker-entrypoint.sh /app/
+COPY entrypoint.py docker-entrypoint.py /app/
 COPY northflank_build/ /app/northflank_build/
 # Bytecode compiled once here: PYTHONDONTWRITEBYTECODE would have every run compile it again.
-RUN python -m compileall -q /app/northflank_build
-
-# northflank-build is the command other CI systems run inside the image.
-RUN chmod 755 /app/entrypoint.py /app/docker-entrypoint.sh \
-    && ln -s /app/entrypoint.py /usr/local/bin/northflank-build
+# northflank-build is the command other CI systems run inside the image; the .pth file puts /app
+# on every interpreter's path, for `python -m northflank_build` and its emulator.
+RUN python -m compileall -q /app \
+    && chmod 755 /app/entrypoint.py /app/docker-entrypoint.py \
+    && ln -s /app/entrypoint.py /usr/local/bin/northflank-build \
+    && echo /app > "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/northflank-build.pth"
 
 # No USER or WORKDIR: GitHub runs container actions as root, with the workspace mounted as the working directory.
-# The entry point runs northflank-build, or the command a CI system starts the container with.
-ENTRYPOINT ["/app/docker-entrypoint.sh"]
+# No shell between the runner and the program: see docker-entrypoint.py.
+ENTRYPOINT ["/usr/bin/tini", "-g", "-s", "--", "/app/docker-entrypoint.py"]

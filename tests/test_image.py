@@ -1,11 +1,14 @@
-"""The image for other CI systems: its entry point, and the workflows that publish and self-test it.
+"""The image's entry point as processes, and the workflows that publish and self-test the image.
 
-No Docker engine runs here: the entry point script and the command link are run as processes, and
-the workflows are read as the runner would read them.
+The entry point runs here without a container engine, as the image runs it: the script after
+tini in the Dockerfile's ENTRYPOINT, started through its own shebang with `northflank-build` and
+`python3` on PATH. tests/test_container.py runs the image itself; these checks also run where no
+engine can.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,7 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.runner import REPO, base_env
+from northflank_build.emulator import Emulator
+from tests.conftest import PROJECT, TOKEN, api_requests, started_builds
+from tests.runner import REPO, base_env, github_env, parse_output_file
 
 WORKFLOWS = REPO / ".github" / "workflows"
 PIN = re.compile(r"uses:\s*([\w./-]+)@([0-9a-f]{40})\s+#\s*v\d+\.\d+\.\d+\s*$")
@@ -32,29 +37,79 @@ def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     return list(job["steps"])
 
 
-def fake_program(tmp: Path) -> dict[str, str]:
-    """A PATH whose northflank-build says how it was called."""
+def entrypoint() -> list[str]:
+    """The Dockerfile's exec-form ENTRYPOINT."""
+    text = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    found = re.search(r"^ENTRYPOINT (\[.*\])$", text, re.MULTILINE)
+    assert found, "no exec-form ENTRYPOINT"
+    command = json.loads(found[1])
+    assert isinstance(command, list)
+    return [str(part) for part in command]
+
+
+def entry_script() -> Path:
+    """The repository file the image starts: what follows the init's `--`, copied to /app."""
+    command = entrypoint()
+    if "--" in command:
+        command = command[command.index("--") + 1 :]
+    assert command[0].startswith("/app/"), command
+    return REPO / command[0].removeprefix("/app/")
+
+
+def image_path(tmp: Path, env: dict[str, str]) -> dict[str, str]:
+    """PATH as in the image: northflank-build linked to entrypoint.py, python3 the test's own."""
     bin_dir = tmp / "bin"
-    bin_dir.mkdir()
-    program = bin_dir / "northflank-build"
-    program.write_text('#!/bin/sh\necho "northflank-build $*"\n', encoding="utf-8")
-    program.chmod(0o755)
-    env = base_env(tmp)
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    return env
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "northflank-build").symlink_to(REPO / "entrypoint.py")
+    (bin_dir / "python3").symlink_to(sys.executable)
+    return {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"}
+
+
+def start_entry(
+    tmp: Path, env: dict[str, str], *arguments: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(entry_script()), *arguments],
+        env=image_path(tmp, env),
+        cwd=tmp,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_entry_point_hands_the_runners_hyphenated_inputs_to_the_program(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    # The runner passes inputs as INPUT_API-TOKEN: no shell may stand between it and the program.
+    inputs = {
+        "api-token": TOKEN,
+        "project-id": PROJECT,
+        "service-id": "api",
+        "api-url": emulator.url,
+        "service-type": "build",
+        "wait": "false",
+    }
+    push = {"GITHUB_SHA": "b2" * 20, "GITHUB_REF": "refs/heads/main"}
+    env = github_env(tmp_path, inputs, extra=push)
+    assert "INPUT_API-TOKEN" in env
+    result = start_entry(tmp_path, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [start] = started_builds(emulator)
+    assert start.body == {"sha": "b2" * 20, "branch": "main"}
+    assert all(r.authorized for r in api_requests(emulator))
+    outputs = parse_output_file((tmp_path / "github_output").read_text(encoding="utf-8"))
+    assert outputs["result"] == "started"
 
 
 @pytest.mark.parametrize(
     ("arguments", "printed"),
     [
-        pytest.param([], "northflank-build", id="no-arguments-runs-the-program"),
+        pytest.param(["--version"], "northflank-build ", id="flags-go-to-the-program"),
         pytest.param(
-            ["--project-id", "p", "--wait"],
-            "northflank-build --project-id p --wait",
-            id="flags-go-to-the-program",
-        ),
-        pytest.param(
-            ["northflank-build", "--help"], "northflank-build --help", id="the-command-by-name"
+            ["northflank-build", "--version"], "northflank-build ", id="the-command-by-name"
         ),
         pytest.param(
             ["sh", "-c", "echo gitlab runs its shell"], "gitlab runs its shell", id="a-shell"
@@ -65,29 +120,33 @@ def fake_program(tmp: Path) -> dict[str, str]:
 def test_entry_point_runs_the_program_or_the_command_given(
     tmp_path: Path, arguments: list[str], printed: str
 ) -> None:
-    result = subprocess.run(
-        ["sh", str(REPO / "docker-entrypoint.sh"), *arguments],
-        env=fake_program(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert (result.returncode, result.stdout.strip()) == (0, printed), result.stderr
+    result = start_entry(tmp_path, base_env(tmp_path), *arguments)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(printed)
+
+
+def test_entry_point_without_arguments_runs_the_program(tmp_path: Path) -> None:
+    result = start_entry(tmp_path, base_env(tmp_path))
+    assert result.returncode == 2
+    assert "api-token: is required" in result.stderr + result.stdout
 
 
 def test_entry_point_keeps_stdin_for_a_waiting_command(tmp_path: Path) -> None:
     # Jenkins starts the container with `cat` and keeps it open through its standard input.
-    result = subprocess.run(
-        ["sh", str(REPO / "docker-entrypoint.sh"), "cat"],
-        env=fake_program(tmp_path),
-        input="kept open\n",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = start_entry(tmp_path, base_env(tmp_path), "cat", stdin="kept open\n")
     assert result.stdout == "kept open\n"
+
+
+def test_a_command_given_starts_with_no_signal_ignored(tmp_path: Path) -> None:
+    # Python ignores SIGPIPE and SIGXFSZ, and exec would hand that on to GitLab's shell.
+    result = start_entry(tmp_path, base_env(tmp_path), "grep", "SigIgn", "/proc/self/status")
+    assert result.stdout.split() == ["SigIgn:", "0" * 16], result.stderr
+
+
+def test_a_command_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    result = start_entry(tmp_path, base_env(tmp_path), "no-such-command")
+    assert result.returncode == 127
+    assert result.stderr.strip() == "error: cannot run no-such-command: No such file or directory"
 
 
 def test_the_command_runs_through_a_link_as_in_the_image(tmp_path: Path) -> None:
@@ -108,18 +167,21 @@ def test_the_command_runs_through_a_link_as_in_the_image(tmp_path: Path) -> None
     assert result.stdout.startswith("northflank-build ")
 
 
-def test_scripts_are_executable_and_say_how_to_run() -> None:
-    for name, interpreter in (("entrypoint.py", "python3"), ("docker-entrypoint.sh", "sh")):
+def test_scripts_are_executable_python() -> None:
+    for name in ("entrypoint.py", "docker-entrypoint.py"):
         path = REPO / name
         assert os.access(path, os.X_OK), f"{name} is not executable"
-        assert path.read_text(encoding="utf-8").splitlines()[0].endswith(interpreter)
+        assert path.read_text(encoding="utf-8").splitlines()[0] == "#!/usr/bin/env python3"
 
 
-def test_dockerfile_puts_the_command_on_path_behind_the_entry_point() -> None:
+def test_no_shell_stands_between_the_init_and_the_program() -> None:
+    command = entrypoint()
+    assert command[:3] == ["/usr/bin/tini", "-g", "-s"], "tini, signalling the process group"
+    assert entry_script().read_text(encoding="utf-8").startswith("#!/usr/bin/env python3\n")
     text = (REPO / "Dockerfile").read_text(encoding="utf-8")
     assert "ln -s /app/entrypoint.py /usr/local/bin/northflank-build" in text
-    assert 'ENTRYPOINT ["/app/docker-entrypoint.sh"]' in text
-    assert "docker-entrypoint.sh" in (REPO / ".dockerignore").read_text(encoding="utf-8")
+    ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert {"!entrypoint.py", "!docker-entrypoint.py"} <= set(ignored)
 
 
 # -- release.yml ------------------------------------------------------------------------------
