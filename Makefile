@@ -42,6 +42,9 @@ lint: install
 	$(BIN)/zizmor --offline .github/workflows action.yml
 	$(BIN)/yamllint --strict -c .yamllint.yml action.yml $(WORKFLOWS)
 
+# pytest includes the image checks (tests/test_container.py, marker `image`): the image built
+# with podman and run as each CI system runs it. Where no container engine can run they fail,
+# saying why; SKIP_IMAGE_TESTS=1 skips them (never in CI), `pytest -m image` runs them alone.
 test: install lint
 	$(BIN)/python -m pytest
 

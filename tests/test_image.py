@@ -168,16 +168,18 @@ def test_the_command_runs_through_a_link_as_in_the_image(tmp_path: Path) -> None
 
 
 def test_scripts_are_executable_python() -> None:
-    for name in ("entrypoint.py", "docker-entrypoint.py"):
+    shebangs = {"entrypoint.py": "python3", "docker-entrypoint.py": "-S python3 -S"}
+    for name, interpreter in shebangs.items():
         path = REPO / name
         assert os.access(path, os.X_OK), f"{name} is not executable"
-        assert path.read_text(encoding="utf-8").splitlines()[0] == "#!/usr/bin/env python3"
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first == f"#!/usr/bin/env {interpreter}"
 
 
 def test_no_shell_stands_between_the_init_and_the_program() -> None:
     command = entrypoint()
     assert command[:3] == ["/usr/bin/tini", "-g", "-s"], "tini, signalling the process group"
-    assert entry_script().read_text(encoding="utf-8").startswith("#!/usr/bin/env python3\n")
+    assert entry_script().read_text(encoding="utf-8").startswith("#!/usr/bin/env -S python3 -S\n")
     text = (REPO / "Dockerfile").read_text(encoding="utf-8")
     assert "ln -s /app/entrypoint.py /usr/local/bin/northflank-build" in text
     ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
