@@ -196,16 +196,28 @@ def test_release_publishes_on_version_tags_only() -> None:
         assert bool(re.fullmatch(glob, tag)) is published, tag
 
 
-def test_release_needs_only_read_and_packages() -> None:
+def release_jobs() -> dict[str, Any]:
     workflow = load("release.yml")
     assert workflow["permissions"] == {}
-    [job] = workflow["jobs"].values()
-    assert job["permissions"] == {"contents": "read", "packages": "write"}
-    assert job["timeout-minutes"] <= 60
+    return dict(workflow["jobs"])
+
+
+def named(job: dict[str, Any], name: str) -> dict[str, Any]:
+    [step] = [s for s in steps(job) if s.get("name") == name]
+    return step
+
+
+def test_release_jobs_get_only_what_they_need() -> None:
+    jobs = release_jobs()
+    assert set(jobs) == {"image", "action"}
+    assert jobs["image"]["permissions"] == {"contents": "read", "packages": "write"}
+    assert jobs["action"]["permissions"] == {"contents": "write", "packages": "read"}
+    assert jobs["action"]["needs"] == "image"
+    assert all(job["timeout-minutes"] <= 60 for job in jobs.values())
 
 
 def test_release_builds_both_platforms_with_version_tags_and_labels() -> None:
-    [job] = load("release.yml")["jobs"].values()
+    job = release_jobs()["image"]
     by_action = {s["uses"].partition("@")[0]: s for s in steps(job) if "uses" in s}
     checkout = by_action["actions/checkout"]
     assert checkout["with"]["persist-credentials"] is False
@@ -216,13 +228,155 @@ def test_release_builds_both_platforms_with_version_tags_and_labels() -> None:
         "type=semver,pattern=v{{major}}",
     ]
     assert meta["flavor"] == "latest=false"
-    build = by_action["docker/build-push-action"]["with"]
+    build_step = by_action["docker/build-push-action"]
+    build = build_step["with"]
     assert build["platforms"].split(",") == ["linux/amd64", "linux/arm64"]
     assert build["push"] is True
     assert build["labels"] == "${{ steps.meta.outputs.labels }}"
     assert build["tags"] == "${{ steps.meta.outputs.tags }}"
     assert "docker/setup-qemu-action" in by_action
     assert by_action["docker/login-action"]["with"]["registry"] == "ghcr.io"
+    assert job["outputs"]["digest"] == f"${{{{ steps.{build_step['id']}.outputs.digest }}}}"
+
+
+def test_release_tries_the_released_action_before_tagging_it() -> None:
+    job = release_jobs()["action"]
+    names = [s.get("name") for s in steps(job)]
+    pin = named(job, "Point action.yml at the published image")
+    assert pin["env"]["IMAGE_DIGEST"] == "${{ needs.image.outputs.digest }}"
+    [tried] = self_steps(job)
+    check = steps(job)[steps(job).index(tried) + 1]
+    assert 'test "$RESULT" = dry-run' in check["run"]
+    assert tried["with"]["dry-run"] == "true"
+    order = [names.index(pin["name"]), steps(job).index(tried), names.index(check["name"])]
+    order.append(names.index("Commit it and move the tags to it"))
+    assert order == sorted(order)
+    assert steps(job)[0]["with"]["persist-credentials"] is False
+
+
+def git(folder: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout.strip()
+
+
+def run_step(
+    step: dict[str, Any], folder: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """A `run:` step as the runner runs it: the script in a file, its shell, the step's cwd."""
+    script = folder.parent / "step-script"
+    script.write_text(step["run"], encoding="utf-8")
+    if step.get("shell") == "python":
+        command = [sys.executable, str(script)]
+    else:
+        command = ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)]
+    return subprocess.run(
+        command, cwd=folder, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+DIGEST = "sha256:" + "4e" * 32
+
+
+@pytest.fixture
+def tagged(tmp_path: Path) -> tuple[Path, Path, str]:
+    """A remote holding a commit tagged v1.4.2 (and an older v1), and a checkout of the tag."""
+    origin, work = tmp_path / "origin.git", tmp_path / "work"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True, timeout=60)
+    subprocess.run(["git", "init", "-q", str(work)], check=True, timeout=60)
+    for key, value in (("user.name", "Maintainer"), ("user.email", "maintainer@example.com")):
+        git(work, "config", key, value)
+    (work / "README.md").write_text("before\n", encoding="utf-8")
+    git(work, "add", "README.md")
+    git(work, "commit", "-q", "-m", "Older release")
+    git(work, "tag", "v1")
+    (work / "action.yml").write_bytes((REPO / "action.yml").read_bytes())
+    git(work, "add", "action.yml")
+    git(work, "commit", "-q", "-m", "New feature")
+    git(work, "tag", "-a", "v1.4.2", "-m", "v1.4.2")
+    tagged_commit = git(work, "rev-parse", "HEAD")
+    git(work, "push", "-q", str(origin), "HEAD:refs/heads/main", "--tags")
+    checkout = tmp_path / "checkout"
+    subprocess.run(["git", "clone", "-q", str(origin), str(checkout)], check=True, timeout=60)
+    git(checkout, "checkout", "-q", "--detach", "refs/tags/v1.4.2")
+    return origin, checkout, tagged_commit
+
+
+def release_env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = base_env(tmp)
+    env.update(
+        GITHUB_REPOSITORY="Acme/Northflank-Build-Action",
+        GITHUB_REF_NAME="v1.4.2",
+        GITHUB_SERVER_URL="https://github.com",
+        GIT_CONFIG_NOSYSTEM="1",
+        **extra,
+    )
+    return env
+
+
+def test_release_produces_an_action_that_runs_the_image_by_digest(
+    tagged: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    origin, checkout, tagged_commit = tagged
+    job = release_jobs()["action"]
+    env = release_env(tmp_path, IMAGE_DIGEST=DIGEST, GITHUB_TOKEN="not-a-token")
+    pinned = run_step(named(job, "Point action.yml at the published image"), checkout, env)
+    assert pinned.returncode == 0, pinned.stderr
+    pushed = run_step(named(job, "Commit it and move the tags to it"), checkout, env)
+    assert pushed.returncode == 0, pushed.stderr
+
+    released = git(origin, "rev-parse", "v1.4.2^{commit}")
+    assert git(origin, "rev-parse", "v1^{commit}") == released
+    assert git(origin, "rev-parse", f"{released}^") == tagged_commit
+    assert git(origin, "diff", "--name-only", tagged_commit, released) == "action.yml"
+    text = git(origin, "show", f"{released}:action.yml")
+    action = yaml.safe_load(text)
+    image = f"docker://ghcr.io/acme/northflank-build-action@{DIGEST}"
+    assert action["runs"] == {"using": "docker", "image": image}
+    original = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
+    assert {k: v for k, v in action.items() if k != "runs"} == {
+        k: v for k, v in original.items() if k != "runs"
+    }
+    produced = tmp_path / "action.yml"
+    produced.write_text(text + "\n", encoding="utf-8")
+    schema = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-actions",
+         str(produced)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+
+
+@pytest.mark.parametrize(
+    ("digest", "error"),
+    [
+        ("", "not an image digest: ''"),
+        ("sha256:abc", "not an image digest: 'sha256:abc'"),
+        ("4e" * 32, "not an image digest"),
+    ],
+)
+def test_release_refuses_what_is_not_a_digest(
+    tagged: tuple[Path, Path, str], tmp_path: Path, digest: str, error: str
+) -> None:
+    _, checkout, _ = tagged
+    step = named(release_jobs()["action"], "Point action.yml at the published image")
+    done = run_step(step, checkout, release_env(tmp_path, IMAGE_DIGEST=digest))
+    assert done.returncode != 0
+    assert error in done.stderr
+    assert git(checkout, "status", "--porcelain") == ""
+
+
+def test_release_refuses_an_action_that_does_not_build_the_dockerfile(
+    tagged: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    _, checkout, _ = tagged
+    action = checkout / "action.yml"
+    action.write_text(action.read_text(encoding="utf-8").replace("image: Dockerfile", "image: x"))
+    step = named(release_jobs()["action"], "Point action.yml at the published image")
+    done = run_step(step, checkout, release_env(tmp_path, IMAGE_DIGEST=DIGEST))
+    assert done.returncode != 0
+    assert "runs.image is not `Dockerfile`" in done.stderr
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
