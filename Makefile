@@ -52,10 +52,13 @@ demo: install
 	$(BIN)/python -m northflank_build.emulator.demo
 
 # `make bench BENCH_ARGS=--quick` for a shorter run; `python bench/run.py --help` lists the rest.
+# bench/image.py measures the image (size, build time, a run in it, each CI's cancel) with podman.
 BENCH_ARGS ?=
+IMAGE_BENCH_ARGS ?=
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/cancel.py
+	$(BIN)/python bench/image.py $(IMAGE_BENCH_ARGS)
 
 # The image runs Python 3.11 on Linux; the locks hold the hashes of every file of each release, so
 # they install on amd64 and arm64 alike.
