@@ -24,6 +24,22 @@ Cancellation, as each CI really does it:
   SIGINT, then SIGTERM 7.5 s later, then a kill, all sent to the `docker exec` client, which does
   not pass signals on (moby/moby#9098, docker/cli#5309, azure-pipelines-agent#4548); at the end of
   the job `docker rm --force`.
+
+Sources (read in the versions current in 2026; GitLab's at v19.3.0):
+https://docs.github.com/en/actions/reference/workflow-cancellation-reference
+https://github.com/actions/runner/blob/main/src/Runner.Sdk/ProcessInvoker.cs
+https://github.com/actions/runner/blob/main/src/Runner.Worker/Container/DockerCommandManager.cs
+https://gitlab.com/gitlab-org/gitlab-runner/-/merge_requests/4446 (the SIGTERM pass, 16.6)
+https://gitlab.com/gitlab-org/gitlab-runner/-/blob/main/executors/docker/internal/wait/wait.go
+https://gitlab.com/gitlab-org/gitlab-runner/-/blob/main/shells/bash.go
+https://github.com/jenkinsci/docker-workflow-plugin/blob/master/src/main/java/org/jenkinsci/plugins/docker/workflow/WithContainerStep.java
+https://github.com/jenkinsci/docker-workflow-plugin/blob/master/src/main/java/org/jenkinsci/plugins/docker/workflow/client/DockerClient.java
+https://github.com/jenkinsci/durable-task-plugin/blob/master/src/main/java/org/jenkinsci/plugins/durabletask/BourneShellScript.java
+https://github.com/jenkinsci/workflow-durable-task-step-plugin/blob/master/src/main/java/org/jenkinsci/plugins/workflow/steps/durable_task/DurableTaskStep.java
+https://github.com/microsoft/azure-pipelines-agent/blob/master/src/Agent.Worker/ContainerOperationProvider.cs
+https://github.com/microsoft/azure-pipelines-agent/blob/master/src/Agent.Worker/Handlers/StepHost.cs
+https://github.com/microsoft/azure-pipelines-agent/issues/4548
+https://github.com/moby/moby/issues/9098
 """
 
 from __future__ import annotations
