@@ -1,7 +1,7 @@
 """The image, built with podman from the Dockerfile and run as each CI system runs it.
 
-Only the base is swapped for the Debian stand-in (tests/podman.py, tests/standin/build.sh). Each
-test starts the image the way its CI's own source starts it (tests/ci_runs.py) against the
+At most its base is swapped, for a Debian stand-in where the real one cannot be pulled
+(tests/podman.py, tests/standin/build.sh). Each test starts the image the way its CI's own source starts it (tests/ci_runs.py) against the
 emulator on 127.0.0.1, and reads back what that CI would read: the output file with the runner's
 parser, the dotenv report, the outputs file, Azure's logging commands. Cancellation is re-enacted
 the way each CI cancels, and the program must end by itself before the CI's kill, abort the
@@ -56,7 +56,7 @@ def podman() -> engine.Podman:
 
 @pytest.fixture(scope="session")
 def image(podman: engine.Podman) -> str:
-    """The project's image, built once per session from the Dockerfile on the stand-in base."""
+    """The project's image, built once per session from the Dockerfile (tests/podman.py)."""
     if os.environ.get("IMAGE_UNDER_TEST"):
         return os.environ["IMAGE_UNDER_TEST"]
     tag = engine.image_tag()
