@@ -1,11 +1,11 @@
 """The image, built with podman from the Dockerfile and run as each CI system runs it.
 
 At most its base is swapped, for a Debian stand-in where the real one cannot be pulled
-(tests/podman.py, tests/standin/build.sh). Each test starts the image the way its CI's own source starts it (tests/ci_runs.py) against the
-emulator on 127.0.0.1, and reads back what that CI would read: the output file with the runner's
-parser, the dotenv report, the outputs file, Azure's logging commands. Cancellation is re-enacted
-the way each CI cancels, and the program must end by itself before the CI's kill, abort the
-build and write its outputs.
+(tests/podman.py, tests/standin/build.sh). Each test starts the image the way its CI's own
+source starts it (tests/ci_runs.py) against the emulator on 127.0.0.1, and reads back what that
+CI would read: the output file with the runner's parser, the dotenv report, the outputs file,
+Azure's logging commands. Cancellation is re-enacted the way each CI cancels, and the program
+must end by itself before the CI's kill, abort the build and write its outputs.
 
 `pytest -m image` runs these alone; SKIP_IMAGE_TESTS=1 skips them where no engine can run;
 IMAGE_UNDER_TEST=<name> runs them against an image built elsewhere (an older commit's, a

@@ -57,12 +57,14 @@ def entry_script() -> Path:
 
 
 def image_path(tmp: Path, env: dict[str, str]) -> dict[str, str]:
-    """PATH as in the image: northflank-build linked to entrypoint.py, python3 the test's own."""
+    """PATH as in the image: northflank-build linked to entrypoint.py, then the folder of the
+    test's own python3 (a link elsewhere would lose its virtual environment)."""
     bin_dir = tmp / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "northflank-build").symlink_to(REPO / "entrypoint.py")
-    (bin_dir / "python3").symlink_to(sys.executable)
-    return {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"}
+    python_dir = Path(sys.executable).parent
+    assert (python_dir / "python3").exists(), f"no python3 beside {sys.executable}"
+    return {**env, "PATH": os.pathsep.join([str(bin_dir), str(python_dir), env.get("PATH", "")])}
 
 
 def start_entry(
