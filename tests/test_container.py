@@ -96,6 +96,7 @@ def northflank(emulator: Emulator, service: str = "api", **extra: str) -> dict[s
         "NORTHFLANK_SERVICE_ID": service,
         "NORTHFLANK_API_URL": emulator.url,
         "NORTHFLANK_SERVICE_TYPE": "build",
+        "NORTHFLANK_POLL_INTERVAL": "0.1",
         **extra,
     }
 
@@ -118,6 +119,7 @@ def github_step(
         "service-id": service,
         "api-url": emulator.url,
         "service-type": "build",
+        "poll-interval": "0.1",
         **{name.replace("_", "-"): value for name, value in given.items()},
     }
     github = {"GITHUB_SHA": SHA, "GITHUB_REF": "refs/heads/main", "GITHUB_REF_NAME": "main"}
@@ -162,6 +164,7 @@ def test_github_pull_request_builds_the_head_commit(
         "service-id": "api",
         "api-url": emulator.url,
         "service-type": "build",
+        "poll-interval": "0.1",
     }
     github = {"GITHUB_SHA": MERGE_SHA, "GITHUB_REF": f"refs/pull/{number}/merge"}
     step = GithubStep(
