@@ -43,6 +43,9 @@ lint: install
 	$(BIN)/zizmor --offline .github/workflows action.yml
 	$(BIN)/yamllint --strict -c .yamllint.yml action.yml $(WORKFLOWS)
 
+# pytest includes the image checks (tests/test_container.py, marker `image`): the image built
+# with podman and run as each CI system runs it. Where no container engine can run they fail,
+# saying why; SKIP_IMAGE_TESTS=1 skips them (never in CI), `pytest -m image` runs them alone.
 test: install lint
 	$(BIN)/python -m pytest
 
@@ -50,11 +53,14 @@ demo: install
 	$(BIN)/python -m northflank_build.emulator.demo
 
 # `make bench BENCH_ARGS=--quick` for a shorter run; `python bench/run.py --help` lists the rest.
+# bench/image.py measures the image (size, build time, a run in it, each CI's cancel) with podman.
 BENCH_ARGS ?=
+IMAGE_BENCH_ARGS ?=
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/cancel.py
 	$(BIN)/python bench/several.py
+	$(BIN)/python bench/image.py $(IMAGE_BENCH_ARGS)
 
 # The image runs Python 3.11 on Linux; the locks hold the hashes of every file of each release, so
 # they install on amd64 and arm64 alike.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -93,4 +94,27 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if TALLY.runs:
         terminalreporter.write_line(
             f"secrets audit: {TALLY.runs} runs, {TALLY.texts} texts searched, {TALLY.hits} hits"
+        )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The image checks (marker `image`) run, or the session fails saying why they cannot.
+
+    Only SKIP_IMAGE_TESTS=1 skips them, for a machine without a container engine; CI never sets it.
+    """
+    from tests import podman
+
+    wanted = [item for item in items if item.get_closest_marker("image")]
+    if not wanted:
+        return
+    if os.environ.get(podman.SKIP_VARIABLE) == "1":
+        skip = pytest.mark.skip(reason=f"{podman.SKIP_VARIABLE}=1: the image checks were skipped")
+        for item in wanted:
+            item.add_marker(skip)
+        return
+    problem = podman.problem()
+    if problem is not None:
+        raise pytest.UsageError(
+            f"the image checks cannot run here: {problem}\n{podman.HOW_TO_SKIP}"
         )

@@ -113,7 +113,7 @@ def test_jenkinsfile_runs_the_image_with_a_credential_and_a_timeout() -> None:
     assert re.search(r"NORTHFLANK_API_TOKEN = credentials\('[\w-]+'\)", text)
     assert re.search(r"NORTHFLANK_PROJECT_ID = '[\w-]+'", text)
     assert re.search(r"NORTHFLANK_SERVICE_ID = '[\w-]+'", text)
-    assert "sh 'northflank-build'" in text
+    assert "sh 'exec northflank-build'" in text
     assert "timeout(time:" in text
     code = re.sub(r"//[^\n]*|'[^'\n]*'", "", text)
     depth = 0

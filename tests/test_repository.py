@@ -183,7 +183,16 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 
 def base_images() -> list[str]:
-    return [args.split()[0] for keyword, args in dockerfile_instructions() if keyword == "FROM"]
+    """The images the stages start from, leaving out earlier stages named with AS."""
+    images, stages = [], set()
+    for keyword, args in dockerfile_instructions():
+        if keyword == "FROM":
+            words = args.split()
+            if words[0] not in stages:
+                images.append(words[0])
+            if len(words) == 3 and words[1].upper() == "AS":
+                stages.add(words[2])
+    return images
 
 
 def test_dockerfile_entrypoint_is_exec_form() -> None:
