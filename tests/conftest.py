@@ -87,6 +87,25 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker of pytest -n hands its audit figures to the session that reports them."""
+    from tests.audit import TALLY
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["audit"] = (TALLY.runs, TALLY.texts, TALLY.hits)
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The reporting session adds up its workers' audit figures (pytest -n)."""
+    from tests.audit import TALLY
+
+    runs, texts, hits = getattr(node, "workeroutput", {}).get("audit", (0, 0, 0))
+    TALLY.runs += runs
+    TALLY.texts += texts
+    TALLY.hits += hits
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The secrets audit's figures (tests/audit.py): runs and texts searched, secrets found."""
     from tests.audit import TALLY

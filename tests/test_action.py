@@ -491,6 +491,7 @@ def test_as_a_process_the_program_does_what_it_does_in_process(
         "service-id": service,
         "api-url": emulator.url,
         "poll-interval": "0.2",
+        "timeout": "60",  # so that the rate limit's stretch does not slow the process runs
         **inputs,
     }
     results = []

@@ -42,7 +42,8 @@ from tests.ci_runs import (
 from tests.conftest import PROJECT, TOKEN, MakeEmulator, api_requests, started_builds
 from tests.runner import EVENTS, REPO, Result
 
-pytestmark = pytest.mark.image
+# One worker runs them all (pytest -n): the image is built once, by the session's fixture.
+pytestmark = [pytest.mark.image, pytest.mark.xdist_group("image")]
 
 EXAMPLES = REPO / "examples"
 SHA = "b2" * 20
