@@ -134,6 +134,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return
     problem = podman.problem()
     if problem is not None:
-        raise pytest.UsageError(
-            f"the image checks cannot run here: {problem}\n{podman.HOW_TO_SKIP}"
-        )
+        # Each image check fails with the reason (a collection error would be lost among the
+        # workers of pytest -n), and the session with them.
+        cannot = pytest.mark.cannot_run(f"the image checks cannot run here: {problem}")
+        for item in wanted:
+            item.add_marker(cannot)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """An image check that cannot run here fails at once, saying why and how to skip it."""
+    from tests import podman
+
+    cannot = item.get_closest_marker("cannot_run")
+    if cannot is not None:
+        pytest.fail(f"{cannot.args[0]}\n{podman.HOW_TO_SKIP}", pytrace=False)

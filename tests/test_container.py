@@ -42,8 +42,8 @@ from tests.ci_runs import (
 from tests.conftest import PROJECT, TOKEN, MakeEmulator, api_requests, started_builds
 from tests.runner import EVENTS, REPO, Result
 
-# One worker runs them all (pytest -n): the image is built once, by the session's fixture.
-pytestmark = [pytest.mark.image, pytest.mark.xdist_group("image")]
+# One worker runs them all (pytest -n, a file to a worker): the image is built once.
+pytestmark = pytest.mark.image
 
 EXAMPLES = REPO / "examples"
 SHA = "b2" * 20
