@@ -355,8 +355,11 @@ def summary_markdown(outcome: Outcome, values: Mapping[str, Any]) -> str:
         for item, entry in zip(outcome.builds, values["builds"], strict=True)
     ]
     first = outcome.builds[0] if outcome.builds else None
+    # Several services build one target: its commit and branch are the first build's.
+    shared = ("commit", "target_kind", "target")
     fields = {
         **(each[0] if each and not several else {}),
+        **({k: each[0][k] for k in shared} if each and several else {}),
         "headline": headline(
             outcome.result, first.build if first else None, str(values["status"]), several
         ),
@@ -368,6 +371,8 @@ def summary_markdown(outcome: Outcome, values: Mapping[str, Any]) -> str:
         "log": "",
     }
     rows = [{f"each_{name}": value for name, value in row.items()} for row in each]
+    for row, item in zip(rows, outcome.builds, strict=True):
+        row["each_reused"] = " (reused)" if item.reused else ""
     if not several and values["message"]:
         fields["message"] = f"\n> {markdown_text(str(values['message']), most=1000)}"
     if outcome.run_url:
