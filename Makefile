@@ -45,9 +45,11 @@ lint: install
 	$(BIN)/yamllint --strict -c .yamllint.yml action.yml $(WORKFLOWS)
 
 # pytest includes the image checks (tests/test_container.py, marker `image`): the image built
-# with podman and run as each CI system runs it. Where no container engine can run they fail,
-# saying why; SKIP_IMAGE_TESTS=1 skips them (never in CI), `pytest -m image` runs them alone.
+# with podman and run as each CI system runs it; tests/engine.sh installs what they need from
+# Debian's packages where it is missing. Where no container engine can run they fail, saying why;
+# SKIP_IMAGE_TESTS=1 skips them (never in CI), `pytest -m image` runs them alone.
 test: install lint
+	bash tests/engine.sh
 	$(BIN)/python -m pytest
 
 demo: install

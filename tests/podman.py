@@ -123,7 +123,10 @@ def problem() -> str | None:
     try:
         podman = engine()
     except EngineError as error:
-        return f"{error} (.ci/run installs podman, runc and debootstrap from Debian's packages)"
+        return (
+            f"{error} (make test installs podman, runc and debootstrap from Debian's packages "
+            "where apt is there: tests/engine.sh)"
+        )
     info = podman.run("info", check=False, timeout=60)
     if info.returncode != 0:
         return failure("podman info", info.stdout + info.stderr)
