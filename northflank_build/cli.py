@@ -114,6 +114,8 @@ def _print_json(out: TextIO, values: Mapping[str, Any]) -> None:
 
 
 def _json_requested(argv: Sequence[str]) -> bool:
+    """Whether --output-format json was given: read before the flags are parsed, so that a run
+    whose flags or inputs are wrong still prints its JSON."""
     args = list(argv)
     return "--output-format=json" in args or any(
         a == "--output-format" and b == "json" for a, b in itertools.pairwise(args)

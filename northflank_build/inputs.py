@@ -180,7 +180,7 @@ def env_names(spec: InputSpec) -> list[str]:
 
 @dataclass(frozen=True)
 class Inputs:
-    """What was given for each input (defaults not applied), plus the program's own flags.
+    """What was given for each input (defaults not applied).
 
     `style` is how this run was given its inputs: "action" (GitHub's INPUT_* under `uses:`),
     "flags" or "env" (NORTHFLANK_* variables); `unknown` lists the INPUT_* and NORTHFLANK_*
@@ -189,7 +189,6 @@ class Inputs:
 
     given: dict[str, Given]
     defaults: dict[str, str]
-    output_format: str = "text"
     style: str = "env"
     unknown: tuple[tuple[str, str | None], ...] = field(default_factory=tuple)
     booleans: frozenset[str] = field(default_factory=frozenset)
@@ -255,7 +254,6 @@ def read_inputs(argv: Sequence[str], env: Mapping[str, str]) -> Inputs:
     return Inputs(
         given=given,
         defaults={spec.name: spec.default for spec in specs},
-        output_format=str(flags.get("output_format") or "text"),
         style=_style(env, given, known),
         unknown=tuple(_unknown(env, known)),
         booleans=frozenset(spec.name for spec in specs if spec.is_boolean),
