@@ -220,3 +220,20 @@ def test_the_dotenv_report_of_twenty_services_fits_gitlab(
     )
     assert {b["service-id"] for b in builds} == set(names)
     assert "to keep the dotenv report within 5120 bytes" in result.shown
+
+
+def test_the_summary_names_the_one_commit_once_and_marks_a_reused_build(
+    tmp_path: Path, make_emulator: MakeEmulator
+) -> None:
+    emulator = make_emulator()
+    running = emulator.add_build(PROJECT, "api", elapsed=0.1, **BODY)
+    result = action(tmp_path, emulator, "api,api-fails", reuse="running")
+    assert starts(emulator) == {"api-fails": BODY}
+    assert builds_output(result)["api"]["reused"] == "true"
+    assert re.search(rf"^\| `api` \| `{running['id']}` \(reused\) \|", result.summary, re.M)
+    assert re.search(r"^\| `api-fails` \| `[\w-]+` \|", result.summary, re.M)
+    table = [line for line in result.summary.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| Service | Build | Result |")
+    assert not any(BODY["sha"][:7] in row for row in table)
+    assert f"- Commit [`{BODY['sha'][:7]}`]" in result.summary
+    assert f"- Branch `{BODY['branch']}`" in result.summary
